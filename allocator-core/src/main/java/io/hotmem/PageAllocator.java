@@ -1,0 +1,343 @@
+package io.hotmem;
+
+import io.hotmem.internal.DefaultPageAllocator;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * An off-heap page allocator over memory nodes that can be plugged, enabled, disabled and unplugged at run time.
+ *
+ * <p>Every allocation is a block of {@code 2^order} pages from one zone's buddy allocator, reached through a
+ * {@code long} handle ({@link #NULL_HANDLE}, 0, is never one). A request is rounded up to a block; the allocation's
+ * size, and so the range its accessors accept, is the number of bytes requested.
+ *
+ * <p><b>Threads.</b> Every method may be called from any thread. Accessors of one allocation are linearizable:
+ * a read returns the last completed write, and a long read or written at an 8-aligned offset is never torn.
+ * Node transitions are serialised with each other.
+ *
+ * <p><b>Errors.</b> Every misuse gets an exception whose message names the bad value, and changes nothing:
+ * {@link IllegalArgumentException} for bad sizes, flags, node or zone ids; {@link StaleHandleException} for a
+ * handle that names no live allocation (checked before any memory is touched); {@link IndexOutOfBoundsException}
+ * for an offset or length outside the allocation; {@link IllegalStateException} for an illegal transition and for
+ * any call after {@link #close()}; {@link AllocationFailedException} when no zone can serve an allocation.
+ *
+ * <pre>{@code
+ * PageAllocator a = PageAllocator.builder()
+ *         .name("example").pageSize(4096).maxOrder(10)
+ *         .node(NodeSpec.fixed(64L << 20))                          // node 0
+ *         .node(NodeSpec.hotRemovable(64L << 20))                   // node 1
+ *         .node(NodeSpec.hotRemovable(64L << 20).startUnplugged())  // node 2
+ *         .build();
+ * long h = a.allocate(10_000, AllocFlags.HOTREMOVABLE);
+ * a.setLong(h, 8, 42L);
+ * try (Pin pin = a.pin(h)) {
+ *     MemorySegment s = pin.segment();   // valid only while pinned
+ * }
+ * a.free(h);
+ * a.close();
+ * }</pre>
+ */
+public interface PageAllocator extends AutoCloseable {
+
+    /** Never a handle: what {@code tryAllocate} returns when it cannot allocate. */
+    long NULL_HANDLE = 0L;
+
+    /** @return a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing */
+    static Builder builder() {
+        return new Builder();
+    }
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Allocation
+
+    /**
+     * Allocates {@code bytes} preferring the lowest-numbered ENABLED node.
+     *
+     * @param bytes size in bytes, 1 to {@link #maxAllocationBytes()}
+     * @param flags {@link AllocFlags} bits
+     * @return the handle, never {@link #NULL_HANDLE}
+     * @throws IllegalArgumentException for a bad size or unknown flag bits
+     * @throws AllocationFailedException when no zone can serve it
+     */
+    long allocate(long bytes, int flags);
+
+    /**
+     * Allocates {@code bytes} preferring {@code node}, falling back by distance unless {@link AllocFlags#THISNODE}.
+     *
+     * @param bytes         size in bytes, 1 to {@link #maxAllocationBytes()}
+     * @param flags         {@link AllocFlags} bits
+     * @param preferredNode a node id
+     * @return the handle, never {@link #NULL_HANDLE}
+     * @throws IllegalArgumentException for a bad size, unknown flag bits or an unknown node
+     * @throws AllocationFailedException when no zone can serve it
+     */
+    long allocate(long bytes, int flags, int preferredNode);
+
+    /**
+     * As {@link #allocate(long, int, int)}, but returns {@link #NULL_HANDLE} instead of throwing
+     * {@link AllocationFailedException}. Bad arguments still throw.
+     *
+     * @param bytes         size in bytes
+     * @param flags         {@link AllocFlags} bits
+     * @param preferredNode a node id
+     * @return the handle, or {@link #NULL_HANDLE}
+     */
+    long tryAllocate(long bytes, int flags, int preferredNode);
+
+    /**
+     * Frees an allocation. Its handle becomes stale at once.
+     *
+     * @param handle a live handle
+     * @throws StaleHandleException if the handle is not live (double free included)
+     * @throws IllegalStateException if the allocation is pinned
+     */
+    void free(long handle);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Facts about an allocation
+
+    /** @param handle a live handle @return the bytes requested for it */
+    long sizeOf(long handle);
+
+    /** @param handle a live handle @return the node it is on now (it may move if movable) */
+    int nodeOf(long handle);
+
+    /** @param handle a live handle @return the zone it is in now (it may move if movable) */
+    int zoneOf(long handle);
+
+    /** @param handle a live handle @return whether it was allocated with {@link AllocFlags#HOTREMOVABLE} */
+    boolean isMovable(long handle);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Access through the handle
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset, {@code [offset, offset + 8)} inside the allocation
+     * @return the long at {@code offset} (native byte order)
+     */
+    long getLong(long handle, long offset);
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset, {@code [offset, offset + 8)} inside the allocation
+     * @param value  the long to store (native byte order)
+     */
+    void setLong(long handle, long offset, long value);
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset, {@code [offset, offset + 4)} inside the allocation
+     * @return the int at {@code offset}
+     */
+    int getInt(long handle, long offset);
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset, {@code [offset, offset + 4)} inside the allocation
+     * @param value  the int to store
+     */
+    void setInt(long handle, long offset, int value);
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset inside the allocation
+     * @return the byte at {@code offset}
+     */
+    byte getByte(long handle, long offset);
+
+    /**
+     * @param handle a live handle
+     * @param offset byte offset inside the allocation
+     * @param value  the byte to store
+     */
+    void setByte(long handle, long offset, byte value);
+
+    /**
+     * Copies {@code bytes} from {@code src} into the allocation, atomically with respect to moves.
+     *
+     * @param src       the source
+     * @param srcOffset offset in {@code src}
+     * @param handle    a live handle
+     * @param offset    offset in the allocation
+     * @param bytes     how many bytes
+     * @throws IndexOutOfBoundsException if either range is out of bounds (nothing is copied)
+     */
+    void copyFrom(MemorySegment src, long srcOffset, long handle, long offset, long bytes);
+
+    /**
+     * Copies {@code bytes} out of the allocation into {@code dst}.
+     *
+     * @param handle    a live handle
+     * @param offset    offset in the allocation
+     * @param dst       the destination
+     * @param dstOffset offset in {@code dst}
+     * @param bytes     how many bytes
+     * @throws IndexOutOfBoundsException if either range is out of bounds (nothing is copied)
+     */
+    void copyTo(long handle, long offset, MemorySegment dst, long dstOffset, long bytes);
+
+    /**
+     * Pins the allocation: it neither moves nor can be freed until the pin is closed.
+     *
+     * @param handle a live handle
+     * @return the pin; close it promptly
+     */
+    Pin pin(long handle);
+
+    /**
+     * The memory of a non-movable allocation, {@code sizeOf(handle)} bytes long. It never moves; it must not be
+     * used after the allocation is freed.
+     *
+     * @param handle a live handle of a non-movable allocation
+     * @return its memory
+     * @throws IllegalStateException if the allocation is movable (use {@link #pin(long)})
+     */
+    MemorySegment segment(long handle);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Nodes
+
+    /**
+     * Gives an UNPLUGGED node its memory; it becomes DISABLED.
+     *
+     * @param node a node id
+     * @throws IllegalStateException if the node is plugged, or the memory cannot be had
+     */
+    void plug(int node);
+
+    /**
+     * Lets a DISABLED node serve allocations.
+     *
+     * @param node a node id
+     * @throws IllegalStateException if the node is not DISABLED
+     */
+    void enable(int node);
+
+    /**
+     * Stops an ENABLED node from handing out blocks (live allocations stay usable). When this returns, no
+     * allocation in progress can still take a block from it.
+     *
+     * @param node a node id
+     * @throws IllegalStateException if the node is not ENABLED
+     */
+    void disable(int node);
+
+    /**
+     * Returns a DISABLED node's memory to the operating system; it becomes UNPLUGGED.
+     *
+     * @param node a node id
+     * @throws IllegalStateException if the node is ENABLED or UNPLUGGED, or holds live allocations (the message
+     *         gives their count)
+     */
+    void unplug(int node);
+
+    /**
+     * Adds a node at run time. Its id is the next one; its zones get the next zone ids.
+     *
+     * @param spec the node; its size must be a multiple of the page size
+     * @return the new node's id
+     */
+    int addNode(NodeSpec spec);
+
+    /** @return the number of nodes (ids are {@code 0 .. nodeCount() - 1}) */
+    int nodeCount();
+
+    /** @return a snapshot of every node and zone */
+    MemoryStatus status();
+
+    /**
+     * Checks the allocator's invariants and throws {@link IllegalStateException} naming the first broken one:
+     * per zone, {@code free + active == present} and the buddy free lists agree with the page map; a MOVABLE zone
+     * holds only HOTREMOVABLE blocks; a node that is not ENABLED accepts no allocation; an UNPLUGGED node holds no
+     * memory. Safe to call at any time; costs a walk of every zone's page map.
+     */
+    void checkInvariants();
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Configuration
+
+    /** @return the allocator's name */
+    String name();
+
+    /** @return the page size in bytes */
+    int pageSize();
+
+    /** @return the largest block order */
+    int maxOrder();
+
+    /** @return the largest allocation in bytes: {@code pageSize() << maxOrder()} */
+    long maxAllocationBytes();
+
+    /**
+     * Unplugs every node and releases all memory. Live allocations are gone; every later call except
+     * {@code close} throws {@link IllegalStateException}. A second call does nothing.
+     */
+    @Override
+    void close();
+
+    /** Builds a {@link PageAllocator}. Not thread-safe. */
+    final class Builder {
+        private String name = "hotmem";
+        private int pageSize = 4096;
+        private int maxOrder = 10;
+        private MemoryBacking backing = MemoryBacking.AUTO;
+        private final List<NodeSpec> nodes = new ArrayList<>();
+
+        Builder() {
+        }
+
+        /** @param name the allocator's name (non-blank) @return this */
+        public Builder name(String name) {
+            Objects.requireNonNull(name, "name");
+            if (name.isBlank()) {
+                throw new IllegalArgumentException("name must not be blank: '" + name + "'");
+            }
+            this.name = name;
+            return this;
+        }
+
+        /** @param pageSize a power of two from 4096 to 65536 @return this */
+        public Builder pageSize(int pageSize) {
+            if (pageSize < 4096 || pageSize > 65536 || Integer.bitCount(pageSize) != 1) {
+                throw new IllegalArgumentException(
+                        "pageSize " + pageSize + " must be a power of two from 4096 to 65536");
+            }
+            this.pageSize = pageSize;
+            return this;
+        }
+
+        /** @param maxOrder largest block order, 0 to 20 @return this */
+        public Builder maxOrder(int maxOrder) {
+            if (maxOrder < 0 || maxOrder > 20) {
+                throw new IllegalArgumentException("maxOrder " + maxOrder + " must be from 0 to 20");
+            }
+            this.maxOrder = maxOrder;
+            return this;
+        }
+
+        /** @param backing where node memory comes from @return this */
+        public Builder backing(MemoryBacking backing) {
+            this.backing = Objects.requireNonNull(backing, "backing");
+            return this;
+        }
+
+        /** @param spec the next node (ids follow the order of these calls) @return this */
+        public Builder node(NodeSpec spec) {
+            nodes.add(Objects.requireNonNull(spec, "spec"));
+            return this;
+        }
+
+        /**
+         * @return the allocator, with every node in its initial state
+         * @throws IllegalArgumentException if a node's sizes are not multiples of the page size
+         * @throws IllegalStateException if a node's memory cannot be had
+         */
+        public PageAllocator build() {
+            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes));
+        }
+    }
+}

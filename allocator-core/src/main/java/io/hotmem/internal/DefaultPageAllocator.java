@@ -1,0 +1,771 @@
+package io.hotmem.internal;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.MemoryBacking;
+import io.hotmem.MemoryStatus;
+import io.hotmem.NodeSpec;
+import io.hotmem.NodeState;
+import io.hotmem.NodeStatus;
+import io.hotmem.PageAllocator;
+import io.hotmem.Pin;
+import io.hotmem.ZoneStatus;
+import io.hotmem.ZoneType;
+import io.hotmem.internal.prim.Backing;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.invoke.VarHandle;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+import java.util.StringJoiner;
+import java.util.concurrent.locks.ReentrantLock;
+
+import static io.hotmem.internal.HandleTable.MOVING;
+import static io.hotmem.internal.HandleTable.PINS_MASK;
+import static io.hotmem.internal.HandleTable.VALIDATE_MASK;
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
+import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
+
+/**
+ * The {@link PageAllocator}: nodes of zones, a buddy allocator per zone, zonelists, and the handle table whose
+ * protocol (see {@link HandleTable}) lets movable allocations be read and written while they move.
+ *
+ * <p>Allocation path: validate; read the zonelist (lock-free); take a handle slot; try each zone under its lock;
+ * publish the handle. Accessors never lock: reads are optimistic with a pinned fallback, writes pin.
+ */
+public final class DefaultPageAllocator implements PageAllocator {
+    /** Optimistic attempts before a read falls back to pinning. */
+    private static final int OPTIMISTIC_TRIES = 4;
+    private static final System.Logger LOG = System.getLogger("io.hotmem");
+
+    private final String name;
+    private final int pageSize;
+    private final int pageShift;
+    private final int maxOrder;
+    private final long maxBlockBytes;
+    private final MemoryBacking backingKind;
+    private final HandleTable table = new HandleTable();
+    /** Serialises node transitions and close. Taken before any zone lock. */
+    private final ReentrantLock control = new ReentrantLock();
+
+    /** Copy-on-write under the control lock. */
+    private volatile Node[] nodes = new Node[0];
+    /** Indexed by zone id; copy-on-write under the control lock. */
+    private volatile Zone[] zones = new Zone[0];
+    private volatile Zonelists zonelists = Zonelists.EMPTY;
+    private volatile boolean closed;
+
+    /**
+     * Builds the allocator with every node in its initial state. Called by {@link PageAllocator.Builder}.
+     *
+     * @param name        the allocator's name
+     * @param pageSize    page size (validated by the builder)
+     * @param maxOrder    largest block order (validated by the builder)
+     * @param backingKind where node memory comes from
+     * @param specs       the nodes in id order
+     */
+    public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
+                                List<NodeSpec> specs) {
+        this.name = name;
+        this.pageSize = pageSize;
+        this.pageShift = Integer.numberOfTrailingZeros(pageSize);
+        this.maxOrder = maxOrder;
+        this.maxBlockBytes = (long) pageSize << maxOrder;
+        this.backingKind = backingKind;
+        for (int i = 0; i < specs.size(); i++) {
+            checkSpec(i, specs.get(i));
+        }
+        try {
+            for (NodeSpec spec : specs) {
+                addNode(spec);
+            }
+        } catch (RuntimeException | Error e) {
+            close();
+            throw e;
+        }
+    }
+
+    // =========================================================================================== allocation
+
+    @Override
+    public long allocate(long bytes, int flags) {
+        return allocate(bytes, flags, -1, true);
+    }
+
+    @Override
+    public long allocate(long bytes, int flags, int preferredNode) {
+        checkNodeArg(preferredNode);
+        return allocate(bytes, flags, preferredNode, true);
+    }
+
+    @Override
+    public long tryAllocate(long bytes, int flags, int preferredNode) {
+        checkNodeArg(preferredNode);
+        return allocate(bytes, flags, preferredNode, false);
+    }
+
+    private void checkNodeArg(int node) {
+        if (node < 0) {
+            throw new IllegalArgumentException("unknown node " + node + " (nodes 0.." + (nodes.length - 1) + ")");
+        }
+    }
+
+    private long allocate(long bytes, int flags, int preferredNode, boolean orThrow) {
+        checkOpen();
+        int order = orderFor(bytes);
+        checkFlags(flags);
+        Zonelists zl = zonelists;
+        int preferred = preferredNode;
+        if (preferred < 0) {
+            preferred = zl.defaultNode;
+        } else if (preferred >= zl.nodeCount) {
+            throw new IllegalArgumentException(
+                    "unknown node " + preferred + " (nodes 0.." + (zl.nodeCount - 1) + ")");
+        }
+        Zone[] list = preferred < 0 ? new Zone[0] : zl.get(preferred, flags);
+        int slot = table.acquireSlot();
+        if (slot < 0) {
+            return failed(orThrow, bytes, order, flags, preferredNode, list,
+                    "the handle table is full (" + HandleTable.MAX_SLOTS + " live allocations)");
+        }
+        boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
+        for (Zone z : list) {
+            int page;
+            z.lock.lock();
+            try {
+                page = z.allocateLocked(order, slot, movable);
+            } finally {
+                z.lock.unlock();
+            }
+            if (page != Zone.NIL) {
+                if ((flags & AllocFlags.ZERO) != 0) {
+                    z.memory.asSlice(z.byteOffset(page), bytes).fill((byte) 0);
+                }
+                return table.publish(slot, HandleTable.location(z.id, page), bytes, flags);
+            }
+        }
+        table.releaseSlot(slot);
+        return failed(orThrow, bytes, order, flags, preferredNode, list, null);
+    }
+
+    private long failed(boolean orThrow, long bytes, int order, int flags, int preferredNode, Zone[] tried,
+                        String reason) {
+        if (!orThrow) {
+            return NULL_HANDLE;
+        }
+        StringBuilder sb = new StringBuilder("cannot allocate ").append(bytes).append(" bytes (order ")
+                .append(order).append(", ").append((long) pageSize << order).append("-byte block) with flags ")
+                .append(AllocFlags.toString(flags)).append(preferredNode < 0 ? " from the default node"
+                        : " preferring node " + preferredNode).append(": ");
+        if (reason != null) {
+            sb.append(reason);
+        } else if (tried.length == 0) {
+            sb.append("no ENABLED node has a zone that may serve it");
+        } else {
+            StringJoiner j = new StringJoiner(", ", "tried ", "");
+            for (Zone z : tried) {
+                j.add(z.label() + " free " + z.snapshot().freePages() + " pages");
+            }
+            sb.append(j);
+        }
+        throw new AllocationFailedException(sb.toString());
+    }
+
+    private int orderFor(long bytes) {
+        if (bytes <= 0 || bytes > maxBlockBytes) {
+            throw new IllegalArgumentException("size " + bytes + " out of range: must be 1.." + maxBlockBytes
+                    + " bytes (pageSize " + pageSize + " << maxOrder " + maxOrder + ")");
+        }
+        long pages = (bytes + pageSize - 1) >>> pageShift;
+        return pages == 1 ? 0 : 64 - Long.numberOfLeadingZeros(pages - 1);
+    }
+
+    private static void checkFlags(int flags) {
+        if ((flags & ~AllocFlags.ALL) != 0) {
+            throw new IllegalArgumentException("unknown flag bits 0x" + Integer.toHexString(flags & ~AllocFlags.ALL)
+                    + " in flags " + AllocFlags.toString(flags));
+        }
+    }
+
+    @Override
+    public void free(long handle) {
+        checkOpen();
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        for (int spins = 0; ; spins++) {
+            long s = HandleTable.lvState(c, base);
+            if (!HandleTable.isLive(s, handle)) {
+                throw HandleTable.stale(handle, s);
+            }
+            if ((s & MOVING) != 0) {
+                HandleTable.backoff(spins);
+                continue;
+            }
+            if ((s & PINS_MASK) != 0) {
+                throw new IllegalStateException("cannot free handle 0x" + Long.toHexString(handle)
+                        + ": it is pinned (pins " + HandleTable.pinsOf(s) + ")");
+            }
+            if (HandleTable.casState(c, base, s, HandleTable.freedState(s))) {
+                break;
+            }
+        }
+        // The slot is ours now: no mover can freeze a FREE entry, so the location is stable.
+        long loc = HandleTable.lpLocation(c, base);
+        Zone z = zones[HandleTable.zoneOfLocation(loc)];
+        z.lock.lock();
+        try {
+            z.freeLocked((int) HandleTable.pageOfLocation(loc));
+        } finally {
+            z.lock.unlock();
+        }
+        table.releaseSlot(HandleTable.slotOf(handle));
+    }
+
+    // =========================================================================================== facts
+
+    @Override
+    public long sizeOf(long handle) {
+        return readWord(handle, HandleTable.SIZE);
+    }
+
+    @Override
+    public int zoneOf(long handle) {
+        return HandleTable.zoneOfLocation(readWord(handle, HandleTable.LOCATION));
+    }
+
+    @Override
+    public int nodeOf(long handle) {
+        return zones[zoneOf(handle)].node.id;
+    }
+
+    @Override
+    public boolean isMovable(long handle) {
+        return (readWord(handle, HandleTable.FLAGS) & AllocFlags.HOTREMOVABLE) != 0;
+    }
+
+    /** Reads one word of a live entry, validated like an optimistic read. */
+    private long readWord(long handle, int word) {
+        checkOpen();
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        for (int spins = 0; ; spins++) {
+            long s1 = HandleTable.laState(c, base);
+            if (!HandleTable.isLive(s1, handle)) {
+                throw HandleTable.stale(handle, s1);
+            }
+            long v = c[base + word];
+            VarHandle.acquireFence();
+            if (((s1 ^ HandleTable.lpState(c, base)) & VALIDATE_MASK) == 0) {
+                return v;
+            }
+            HandleTable.backoff(spins);
+        }
+    }
+
+    // =========================================================================================== access
+
+    @Override
+    public long getLong(long handle, long offset) {
+        return read(handle, offset, Long.BYTES);
+    }
+
+    @Override
+    public int getInt(long handle, long offset) {
+        return (int) read(handle, offset, Integer.BYTES);
+    }
+
+    @Override
+    public byte getByte(long handle, long offset) {
+        return (byte) read(handle, offset, Byte.BYTES);
+    }
+
+    @Override
+    public void setLong(long handle, long offset, long value) {
+        write(handle, offset, Long.BYTES, value);
+    }
+
+    @Override
+    public void setInt(long handle, long offset, int value) {
+        write(handle, offset, Integer.BYTES, value);
+    }
+
+    @Override
+    public void setByte(long handle, long offset, byte value) {
+        write(handle, offset, Byte.BYTES, value);
+    }
+
+    /** Optimistic read with a pinned fallback (protocol in {@link HandleTable}). */
+    private long read(long handle, long offset, int width) {
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+            long s1 = HandleTable.laState(c, base);
+            if (!HandleTable.isLive(s1, handle)) {
+                throw HandleTable.stale(handle, s1);
+            }
+            long size = HandleTable.lpSize(c, base);
+            long loc = HandleTable.lpLocation(c, base);
+            if (offset < 0 || offset > size - width) {
+                break; // decided under a pin, where size is stable
+            }
+            long value;
+            try {
+                Zone z = zones[HandleTable.zoneOfLocation(loc)];
+                value = load(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width);
+            } catch (IllegalStateException | IndexOutOfBoundsException e) {
+                // A location that moved on and whose node was unplugged (closed arena), or a torn location.
+                continue;
+            }
+            VarHandle.acquireFence();
+            if (((s1 ^ HandleTable.lpState(c, base)) & VALIDATE_MASK) == 0) {
+                return value;
+            }
+        }
+        HandleTable.pin(c, base, handle);
+        try {
+            checkOpen();
+            checkRange(handle, offset, width, HandleTable.lpSize(c, base));
+            long loc = HandleTable.lpLocation(c, base);
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            try {
+                return load(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width);
+            } catch (IllegalStateException | IndexOutOfBoundsException e) {
+                throw closedOr(e);
+            }
+        } finally {
+            HandleTable.unpin(c, base);
+        }
+    }
+
+    private void write(long handle, long offset, int width, long value) {
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        HandleTable.pin(c, base, handle);
+        try {
+            checkOpen();
+            checkRange(handle, offset, width, HandleTable.lpSize(c, base));
+            long loc = HandleTable.lpLocation(c, base);
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            try {
+                store(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width, value);
+            } catch (IllegalStateException | IndexOutOfBoundsException e) {
+                throw closedOr(e);
+            }
+        } finally {
+            HandleTable.unpin(c, base);
+        }
+    }
+
+    private static long load(MemorySegment m, long at, int width) {
+        return switch (width) {
+            case Long.BYTES -> m.get(JAVA_LONG_UNALIGNED, at);
+            case Integer.BYTES -> m.get(JAVA_INT_UNALIGNED, at);
+            default -> m.get(JAVA_BYTE, at);
+        };
+    }
+
+    private static void store(MemorySegment m, long at, int width, long value) {
+        switch (width) {
+            case Long.BYTES -> m.set(JAVA_LONG_UNALIGNED, at, value);
+            case Integer.BYTES -> m.set(JAVA_INT_UNALIGNED, at, (int) value);
+            default -> m.set(JAVA_BYTE, at, (byte) value);
+        }
+    }
+
+    /** Throws {@link IndexOutOfBoundsException} unless {@code [offset, offset + length)} is inside {@code size}. */
+    static void checkRange(long handle, long offset, long length, long size) {
+        if (offset < 0 || length < 0 || offset > size - length) {
+            throw new IndexOutOfBoundsException("range [" + offset + ", " + offset + " + " + length
+                    + ") is out of bounds for handle 0x" + Long.toHexString(handle) + " of " + size + " bytes");
+        }
+    }
+
+    @Override
+    public void copyFrom(MemorySegment src, long srcOffset, long handle, long offset, long bytes) {
+        Objects.requireNonNull(src, "src");
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        HandleTable.pin(c, base, handle);
+        try {
+            checkOpen();
+            checkRange(handle, offset, bytes, HandleTable.lpSize(c, base));
+            long loc = HandleTable.lpLocation(c, base);
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            MemorySegment.copy(src, srcOffset, z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset,
+                    bytes);
+        } finally {
+            HandleTable.unpin(c, base);
+        }
+    }
+
+    @Override
+    public void copyTo(long handle, long offset, MemorySegment dst, long dstOffset, long bytes) {
+        Objects.requireNonNull(dst, "dst");
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        HandleTable.pin(c, base, handle);
+        try {
+            checkOpen();
+            checkRange(handle, offset, bytes, HandleTable.lpSize(c, base));
+            long loc = HandleTable.lpLocation(c, base);
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            MemorySegment.copy(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, dst, dstOffset,
+                    bytes);
+        } finally {
+            HandleTable.unpin(c, base);
+        }
+    }
+
+    @Override
+    public Pin pin(long handle) {
+        long[] c = table.chunk(handle);
+        int base = HandleTable.base(handle);
+        HandleTable.pin(c, base, handle);
+        try {
+            checkOpen();
+            long loc = HandleTable.lpLocation(c, base);
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            return new PinImpl(handle, c, base, z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)),
+                    HandleTable.lpSize(c, base));
+        } catch (RuntimeException | Error e) {
+            HandleTable.unpin(c, base);
+            throw e;
+        }
+    }
+
+    @Override
+    public MemorySegment segment(long handle) {
+        checkOpen();
+        if ((readWord(handle, HandleTable.FLAGS) & AllocFlags.HOTREMOVABLE) != 0) {
+            throw new IllegalStateException("segment(0x" + Long.toHexString(handle)
+                    + "): the allocation is movable (HOTREMOVABLE); use pin(handle)");
+        }
+        // A non-movable allocation never moves, so its location is fixed for its life.
+        long loc = readWord(handle, HandleTable.LOCATION);
+        Zone z = zones[HandleTable.zoneOfLocation(loc)];
+        return z.memory.asSlice(z.byteOffset(HandleTable.pageOfLocation(loc)), readWord(handle, HandleTable.SIZE));
+    }
+
+    // =========================================================================================== nodes
+
+    @Override
+    public void plug(int node) {
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (n.state != NodeState.UNPLUGGED) {
+                throw new IllegalStateException("cannot plug node " + node + ": it is " + n.state.label()
+                        + " (plugged already)");
+            }
+            plugLocked(n);
+            publishZonelistsLocked();
+            LOG.log(System.Logger.Level.INFO, "{0}: node {1} plugged ({2} bytes)", name, node, n.spec.bytes());
+        } finally {
+            control.unlock();
+        }
+    }
+
+    @Override
+    public void enable(int node) {
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot enable node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.UNPLUGGED ? " (plug it first)" : " already"));
+            }
+            setAcceptingLocked(n, true);
+            n.state = NodeState.ENABLED;
+            publishZonelistsLocked();
+            LOG.log(System.Logger.Level.INFO, "{0}: node {1} enabled", name, node);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    @Override
+    public void disable(int node) {
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (n.state != NodeState.ENABLED) {
+                throw new IllegalStateException("cannot disable node " + node + ": it is " + n.state.label());
+            }
+            n.state = NodeState.DISABLED;
+            publishZonelistsLocked();
+            // After this, no allocation can take a block from the node: the zone lock decides, not the zonelist.
+            setAcceptingLocked(n, false);
+            LOG.log(System.Logger.Level.INFO, "{0}: node {1} disabled", name, node);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    @Override
+    public void unplug(int node) {
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot unplug node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
+            }
+            for (Zone z : n.zones) {
+                z.lock.lock();
+            }
+            try {
+                int live = 0;
+                for (Zone z : n.zones) {
+                    live += z.liveBlocksLocked();
+                }
+                if (live > 0) {
+                    throw new IllegalStateException("cannot unplug node " + node + ": it holds " + live
+                            + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)");
+                }
+                for (Zone z : n.zones) {
+                    z.unplugLocked();
+                }
+            } finally {
+                for (int i = n.zones.length - 1; i >= 0; i--) {
+                    n.zones[i].lock.unlock();
+                }
+            }
+            n.state = NodeState.UNPLUGGED;
+            Backing b = n.backing;
+            n.backing = null;
+            b.close();
+            LOG.log(System.Logger.Level.INFO, "{0}: node {1} unplugged", name, node);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    @Override
+    public int addNode(NodeSpec spec) {
+        Objects.requireNonNull(spec, "spec");
+        control.lock();
+        try {
+            checkOpen();
+            int id = nodes.length;
+            checkSpec(id, spec);
+            Zone[] oldZones = zones;
+            int zoneId = oldZones.length;
+            List<Zone> nodeZones = new ArrayList<>(2);
+            Node n = new Node(id, spec, new Zone[(spec.hotRemovable() || spec.movableBytes() == 0) ? 1 : 2]);
+            long normalBytes = spec.bytes() - spec.movableBytes();
+            if (normalBytes > 0) {
+                nodeZones.add(new Zone(zoneId++, ZoneType.NORMAL, n, 0, (int) (normalBytes >>> pageShift),
+                        pageShift, maxOrder));
+            }
+            if (spec.movableBytes() > 0) {
+                nodeZones.add(new Zone(zoneId, ZoneType.MOVABLE, n, normalBytes,
+                        (int) (spec.movableBytes() >>> pageShift), pageShift, maxOrder));
+            }
+            nodeZones.toArray(n.zones);
+            if (spec.initialState() != NodeState.UNPLUGGED) {
+                plugLocked(n);
+                if (spec.initialState() == NodeState.ENABLED) {
+                    setAcceptingLocked(n, true);
+                    n.state = NodeState.ENABLED;
+                }
+            }
+            Zone[] newZones = Arrays.copyOf(oldZones, oldZones.length + n.zones.length);
+            System.arraycopy(n.zones, 0, newZones, oldZones.length, n.zones.length);
+            zones = newZones;
+            Node[] newNodes = Arrays.copyOf(nodes, id + 1);
+            newNodes[id] = n;
+            nodes = newNodes;
+            publishZonelistsLocked();
+            return id;
+        } finally {
+            control.unlock();
+        }
+    }
+
+    private void checkSpec(int id, NodeSpec spec) {
+        if (spec.bytes() % pageSize != 0 || spec.movableBytes() % pageSize != 0) {
+            throw new IllegalArgumentException("node " + id + ": size " + spec.bytes() + " and movable size "
+                    + spec.movableBytes() + " must be multiples of the page size " + pageSize);
+        }
+        if ((spec.bytes() >>> pageShift) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("node " + id + ": size " + spec.bytes() + " is more than "
+                    + Integer.MAX_VALUE + " pages of " + pageSize + " bytes");
+        }
+        if (zones.length + 2 > (1 << (64 - HandleTable.LOC_ZONE_SHIFT))) {
+            throw new IllegalArgumentException("node " + id + ": too many zones (" + zones.length + ")");
+        }
+    }
+
+    private void plugLocked(Node n) {
+        assert control.isHeldByCurrentThread();
+        Backing b = Backing.allocate(backingKind, n.spec.bytes(), pageSize);
+        MemorySegment all = b.segment();
+        for (Zone z : n.zones) {
+            z.lock.lock();
+            try {
+                z.plugLocked(all.asSlice(z.offsetInNode, (long) z.pages << pageShift));
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        n.backing = b;
+        n.state = NodeState.DISABLED;
+    }
+
+    private static void setAcceptingLocked(Node n, boolean accepting) {
+        for (Zone z : n.zones) {
+            z.lock.lock();
+            try {
+                z.setAcceptingLocked(accepting);
+            } finally {
+                z.lock.unlock();
+            }
+        }
+    }
+
+    private void publishZonelistsLocked() {
+        assert control.isHeldByCurrentThread();
+        zonelists = Zonelists.build(nodes);
+    }
+
+    private Node nodeLocked(int node) {
+        assert control.isHeldByCurrentThread();
+        checkOpen();
+        Node[] ns = nodes;
+        if (node < 0 || node >= ns.length) {
+            throw new IllegalArgumentException("unknown node " + node + " (nodes 0.." + (ns.length - 1) + ")");
+        }
+        return ns[node];
+    }
+
+    @Override
+    public int nodeCount() {
+        checkOpen();
+        return nodes.length;
+    }
+
+    @Override
+    public MemoryStatus status() {
+        checkOpen();
+        List<NodeStatus> out = new ArrayList<>();
+        for (Node n : nodes) {
+            NodeState state = n.state;
+            List<ZoneStatus> zs = new ArrayList<>();
+            if (state != NodeState.UNPLUGGED) {
+                for (Zone z : n.zones) {
+                    zs.add(z.snapshot());
+                }
+            }
+            out.add(new NodeStatus(n.id, state, n.spec.hotRemovable(), zs));
+        }
+        return new MemoryStatus(out);
+    }
+
+    @Override
+    public void checkInvariants() {
+        control.lock();
+        try {
+            checkOpen();
+            for (Node n : nodes) {
+                for (Zone z : n.zones) {
+                    z.lock.lock();
+                    try {
+                        z.checkLocked();
+                        boolean plugged = z.isPluggedLocked();
+                        if (plugged != (n.state != NodeState.UNPLUGGED)) {
+                            throw new IllegalStateException("invariant broken: node " + n.id + " is "
+                                    + n.state.label() + " but " + z.label() + (plugged ? " has" : " has no")
+                                    + " memory");
+                        }
+                        if (z.isAcceptingLocked() != (n.state == NodeState.ENABLED)) {
+                            throw new IllegalStateException("invariant broken: node " + n.id + " is "
+                                    + n.state.label() + " but " + z.label()
+                                    + (z.isAcceptingLocked() ? " accepts" : " refuses") + " allocations");
+                        }
+                    } finally {
+                        z.lock.unlock();
+                    }
+                }
+            }
+        } finally {
+            control.unlock();
+        }
+    }
+
+    // =========================================================================================== configuration
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public int pageSize() {
+        return pageSize;
+    }
+
+    @Override
+    public int maxOrder() {
+        return maxOrder;
+    }
+
+    @Override
+    public long maxAllocationBytes() {
+        return maxBlockBytes;
+    }
+
+    @Override
+    public void close() {
+        control.lock();
+        try {
+            if (closed) {
+                return;
+            }
+            closed = true;
+            for (Node n : nodes) {
+                for (Zone z : n.zones) {
+                    z.lock.lock();
+                    try {
+                        z.unplugLocked();
+                    } finally {
+                        z.lock.unlock();
+                    }
+                }
+                n.state = NodeState.UNPLUGGED;
+                if (n.backing != null) {
+                    n.backing.close();
+                    n.backing = null;
+                }
+            }
+            zonelists = Zonelists.EMPTY;
+        } finally {
+            control.unlock();
+        }
+    }
+
+    /**
+     * Memory access under a pin fails only when the allocator was closed meanwhile (the arena is gone); report
+     * that, not the segment's own exception.
+     */
+    private RuntimeException closedOr(RuntimeException e) {
+        if (closed) {
+            return new IllegalStateException("allocator '" + name + "' is closed", e);
+        }
+        return e;
+    }
+
+    private void checkOpen() {
+        if (closed) {
+            throw new IllegalStateException("allocator '" + name + "' is closed");
+        }
+    }
+
+    @Override
+    public String toString() {
+        return "PageAllocator[" + name + ", pageSize " + pageSize + ", maxOrder " + maxOrder + ", nodes "
+                + nodes.length + "]";
+    }
+}

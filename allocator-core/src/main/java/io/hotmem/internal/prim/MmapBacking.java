@@ -1,0 +1,140 @@
+package io.hotmem.internal.prim;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.FunctionDescriptor;
+import java.lang.foreign.Linker;
+import java.lang.foreign.MemoryLayout;
+import java.lang.foreign.MemorySegment;
+import java.lang.foreign.SymbolLookup;
+import java.lang.invoke.MethodHandle;
+import java.lang.invoke.VarHandle;
+import java.util.Locale;
+import java.util.Optional;
+
+import static java.lang.foreign.ValueLayout.ADDRESS;
+import static java.lang.foreign.ValueLayout.JAVA_INT;
+import static java.lang.foreign.ValueLayout.JAVA_LONG;
+
+/**
+ * Anonymous private memory from {@code mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}
+ * through the FFM Linker (Linux only). Pages are committed on first touch, so plugging a large node is cheap.
+ *
+ * <p>The mapping is wrapped in a segment of a shared {@link Arena} whose cleanup runs {@code munmap}: closing a
+ * shared arena handshakes every thread, so no thread can still be inside an access when the memory goes away,
+ * and any later access throws {@link IllegalStateException} instead of faulting.
+ */
+final class MmapBacking implements Backing {
+    private static final int PROT_READ = 0x1;
+    private static final int PROT_WRITE = 0x2;
+    private static final int MAP_PRIVATE = 0x02;
+    private static final int MAP_ANONYMOUS = 0x20;
+    private static final int MAP_NORESERVE = 0x4000;
+    private static final int MADV_DONTNEED = 4;
+    private static final long MAP_FAILED = -1L;
+
+    private static final MethodHandle MMAP;
+    private static final MethodHandle MUNMAP;
+    private static final MethodHandle MADVISE;
+    private static final MemoryLayout CAPTURE_LAYOUT;
+    private static final VarHandle ERRNO;
+    /** True where mmap can be used: Linux, with the symbols found. */
+    static final boolean AVAILABLE;
+
+    static {
+        MethodHandle mmap = null;
+        MethodHandle munmap = null;
+        MethodHandle madvise = null;
+        MemoryLayout capture = null;
+        VarHandle errno = null;
+        boolean available = false;
+        if (System.getProperty("os.name", "").toLowerCase(Locale.ROOT).startsWith("linux")) {
+            Linker linker = Linker.nativeLinker();
+            SymbolLookup libc = linker.defaultLookup();
+            Optional<MemorySegment> mmapSym = libc.find("mmap");
+            Optional<MemorySegment> munmapSym = libc.find("munmap");
+            Optional<MemorySegment> madviseSym = libc.find("madvise");
+            if (mmapSym.isPresent() && munmapSym.isPresent() && madviseSym.isPresent()) {
+                Linker.Option ccs = Linker.Option.captureCallState("errno");
+                capture = Linker.Option.captureStateLayout();
+                errno = capture.varHandle(MemoryLayout.PathElement.groupElement("errno"));
+                mmap = linker.downcallHandle(mmapSym.get(),
+                        FunctionDescriptor.of(ADDRESS, ADDRESS, JAVA_LONG, JAVA_INT, JAVA_INT, JAVA_INT, JAVA_LONG),
+                        ccs);
+                munmap = linker.downcallHandle(munmapSym.get(),
+                        FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG));
+                madvise = linker.downcallHandle(madviseSym.get(),
+                        FunctionDescriptor.of(JAVA_INT, ADDRESS, JAVA_LONG, JAVA_INT), ccs);
+                available = true;
+            }
+        }
+        MMAP = mmap;
+        MUNMAP = munmap;
+        MADVISE = madvise;
+        CAPTURE_LAYOUT = capture;
+        ERRNO = errno;
+        AVAILABLE = available;
+    }
+
+    private final Arena arena;
+    private final MemorySegment segment;
+
+    MmapBacking(long bytes) {
+        long address;
+        int errno;
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment state = scratch.allocate(CAPTURE_LAYOUT);
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, bytes,
+                    PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
+            address = p.address();
+            errno = (int) ERRNO.get(state, 0L);
+        } catch (Throwable t) {
+            throw new IllegalStateException("mmap of " + bytes + " bytes failed: " + t, t);
+        }
+        if (address == MAP_FAILED || address == 0) {
+            throw new IllegalStateException("mmap of " + bytes + " bytes failed: errno " + errno);
+        }
+        Arena shared = Arena.ofShared();
+        this.arena = shared;
+        this.segment = MemorySegment.ofAddress(address).reinterpret(bytes, shared, s -> unmap(address, bytes));
+    }
+
+    private static void unmap(long address, long bytes) {
+        try {
+            int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), bytes);
+            if (rc != 0) {
+                System.getLogger(MmapBacking.class.getName()).log(System.Logger.Level.WARNING,
+                        "munmap(0x{0}, {1}) returned {2}", Long.toHexString(address), bytes, rc);
+            }
+        } catch (Throwable t) {
+            System.getLogger(MmapBacking.class.getName()).log(System.Logger.Level.WARNING, "munmap failed", t);
+        }
+    }
+
+    @Override
+    public MemorySegment segment() {
+        return segment;
+    }
+
+    @Override
+    public void release(long offset, long bytes) {
+        // Keeps the arena alive for the call: madvise never runs on a range that is being unmapped.
+        MemorySegment range = segment.asSlice(offset, bytes);
+        try (Arena scratch = Arena.ofConfined()) {
+            MemorySegment state = scratch.allocate(CAPTURE_LAYOUT);
+            int rc = (int) MADVISE.invokeExact(state, range, bytes, MADV_DONTNEED);
+            if (rc != 0) {
+                throw new IllegalStateException("madvise(MADV_DONTNEED, " + bytes + " bytes) failed: errno "
+                        + (int) ERRNO.get(state, 0L));
+            }
+        } catch (RuntimeException | Error e) {
+            throw e;
+        } catch (Throwable t) {
+            throw new IllegalStateException("madvise failed: " + t, t);
+        }
+    }
+
+    @Override
+    public void close() {
+        arena.close();
+    }
+}

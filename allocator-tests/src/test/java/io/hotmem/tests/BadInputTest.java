@@ -1,0 +1,172 @@
+package io.hotmem.tests;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.NodeSpec;
+import io.hotmem.PageAllocator;
+import io.hotmem.Pin;
+import io.hotmem.StaleHandleException;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.function.Executable;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * Misuse of the foundation API: each case checks the exception type, that the message names the bad value, and
+ * that status and data are unchanged afterwards.
+ */
+class BadInputTest {
+    private PageAllocator a;
+    private long live;
+
+    @BeforeEach
+    void build() {
+        a = PageAllocator.builder()
+                .node(NodeSpec.fixed(4L << 20))
+                .node(NodeSpec.hotRemovable(4L << 20))
+                .node(NodeSpec.hotRemovable(4L << 20).startUnplugged())
+                .build();
+        live = a.allocate(100, AllocFlags.HOTREMOVABLE);
+        a.setLong(live, 0, 0x1234L);
+    }
+
+    @AfterEach
+    void close() {
+        a.checkInvariants();
+        a.close();
+    }
+
+    private <T extends Throwable> void rejects(Class<T> type, String mustName, Executable call) {
+        String before = a.status().render();
+        T e = assertThrows(type, call);
+        assertTrue(e.getMessage() != null && e.getMessage().contains(mustName),
+                "message should name '" + mustName + "': " + e.getMessage());
+        assertEquals(before, a.status().render(), "status changed by a refused call");
+        assertEquals(0x1234L, a.getLong(live, 0), "data changed by a refused call");
+    }
+
+    @Test
+    void badSizes() {
+        rejects(IllegalArgumentException.class, "size 0", () -> a.allocate(0, 0));
+        rejects(IllegalArgumentException.class, "size -5", () -> a.allocate(-5, 0));
+        rejects(IllegalArgumentException.class, "size 4194305", () -> a.allocate((4L << 20) + 1, 0));
+        rejects(IllegalArgumentException.class, "size 0", () -> a.tryAllocate(0, 0, 0));
+    }
+
+    @Test
+    void badFlagsAndNodes() {
+        rejects(IllegalArgumentException.class, "0x8", () -> a.allocate(10, 8));
+        rejects(IllegalArgumentException.class, "0x80000000", () -> a.allocate(10, Integer.MIN_VALUE | 1));
+        rejects(IllegalArgumentException.class, "node 3", () -> a.allocate(10, 0, 3));
+        rejects(IllegalArgumentException.class, "node -1", () -> a.allocate(10, 0, -1));
+        rejects(IllegalArgumentException.class, "node 9", () -> a.enable(9));
+        rejects(IllegalArgumentException.class, "node -2", () -> a.plug(-2));
+    }
+
+    @Test
+    void noMemory() {
+        rejects(AllocationFailedException.class, "Normal[0] free", () -> {
+            long h1 = a.allocate(4L << 20, AllocFlags.NONE);
+            try {
+                a.allocate(4096, AllocFlags.THISNODE, 0);
+            } finally {
+                a.free(h1);
+            }
+        });
+        long h1 = a.allocate(4L << 20, AllocFlags.NONE);
+        assertEquals(PageAllocator.NULL_HANDLE, a.tryAllocate(4096, AllocFlags.NONE, 0));
+        AllocationFailedException e = assertThrows(AllocationFailedException.class,
+                () -> a.allocate(4096, AllocFlags.ZERO, 1));
+        assertTrue(e.getMessage().contains("4096 bytes") && e.getMessage().contains("ZERO"), e.getMessage());
+        a.free(h1);
+        rejects(AllocationFailedException.class, "no ENABLED node",
+                () -> a.allocate(4096, AllocFlags.THISNODE | AllocFlags.HOTREMOVABLE, 2));
+    }
+
+    @Test
+    void staleHandles() {
+        long h = a.allocate(64, AllocFlags.HOTREMOVABLE);
+        a.free(h);
+        String hex = Long.toHexString(h);
+        rejects(StaleHandleException.class, hex, () -> a.getLong(h, 0));
+        rejects(StaleHandleException.class, hex, () -> a.setLong(h, 0, 1));
+        rejects(StaleHandleException.class, hex, () -> a.free(h));
+        rejects(StaleHandleException.class, hex, () -> a.pin(h));
+        rejects(StaleHandleException.class, hex, () -> a.sizeOf(h));
+        long reused = a.allocate(64, AllocFlags.HOTREMOVABLE);
+        rejects(StaleHandleException.class, hex, () -> a.getLong(h, 0)); // same slot, new generation
+        a.free(reused);
+        rejects(StaleHandleException.class, "0x0", () -> a.getLong(0, 0));
+        rejects(StaleHandleException.class, Long.toHexString(-1L), () -> a.getLong(-1L, 0));
+        rejects(StaleHandleException.class, Long.toHexString(live + 1), () -> a.getLong(live + 1, 0));
+        try (PageAllocator other = PageAllocator.builder().node(NodeSpec.fixed(1L << 20)).build()) {
+            long foreign = other.allocate(64, 0);
+            rejects(StaleHandleException.class, Long.toHexString(foreign), () -> a.getLong(foreign, 0));
+            rejects(StaleHandleException.class, Long.toHexString(foreign), () -> a.free(foreign));
+        }
+    }
+
+    @Test
+    void offsetsOutsideTheAllocation() {
+        rejects(IndexOutOfBoundsException.class, "93", () -> a.getLong(live, 93));
+        rejects(IndexOutOfBoundsException.class, "-1", () -> a.getLong(live, -1));
+        rejects(IndexOutOfBoundsException.class, "100", () -> a.setByte(live, 100, (byte) 1));
+        rejects(IndexOutOfBoundsException.class, "97", () -> a.setInt(live, 97, 1));
+        rejects(IndexOutOfBoundsException.class, Long.toString(Long.MAX_VALUE),
+                () -> a.getLong(live, Long.MAX_VALUE));
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment seg = arena.allocate(200);
+            rejects(IndexOutOfBoundsException.class, "101", () -> a.copyFrom(seg, 0, live, 0, 101));
+            rejects(IndexOutOfBoundsException.class, "-1", () -> a.copyTo(live, 0, seg, 0, -1));
+            rejects(IndexOutOfBoundsException.class, "150", () -> a.copyFrom(seg, 150, live, 0, 100));
+        }
+        try (Pin pin = a.pin(live)) {
+            rejects(IndexOutOfBoundsException.class, "96", () -> pin.setLong(96, 1));
+        }
+    }
+
+    @Test
+    void wrongStates() {
+        rejects(IllegalStateException.class, "node 2", () -> a.enable(2));
+        rejects(IllegalStateException.class, "node 0", () -> a.plug(0));
+        rejects(IllegalStateException.class, "disable it first", () -> a.unplug(1));
+        rejects(IllegalStateException.class, "node 2", () -> a.unplug(2));
+        rejects(IllegalStateException.class, "node 2", () -> a.disable(2));
+        rejects(IllegalStateException.class, "node 1", () -> a.enable(1));
+        a.disable(1);
+        rejects(IllegalStateException.class, "1 live allocation", () -> a.unplug(1));
+        a.enable(1);
+        rejects(IllegalStateException.class, "movable", () -> a.segment(live));
+        Pin pin = a.pin(live);
+        rejects(IllegalStateException.class, "pinned", () -> a.free(live));
+        pin.close();
+        pin.close();
+        rejects(IllegalStateException.class, "closed", pin::segment);
+    }
+
+    @Test
+    void badBuilderAndSpecs() {
+        assertThrows(IllegalArgumentException.class, () -> PageAllocator.builder().pageSize(1000));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> PageAllocator.builder().pageSize(2048))
+                .getMessage().contains("2048"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> PageAllocator.builder().maxOrder(21))
+                .getMessage().contains("21"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> NodeSpec.fixed(0))
+                .getMessage().contains("0"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> NodeSpec.hotRemovable(1 << 20)
+                .movableBytes(4096)).getMessage().contains("4096"));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> NodeSpec.fixed(1 << 20)
+                .movableBytes(1 << 20)).getMessage().contains(Integer.toString(1 << 20)));
+        assertTrue(assertThrows(IllegalArgumentException.class, () -> PageAllocator.builder()
+                .node(NodeSpec.fixed(10_000)).build()).getMessage().contains("10000"));
+        rejects(IllegalArgumentException.class, "6000", () -> a.addNode(NodeSpec.fixed(12288).movableBytes(6000)));
+        assertEquals(3, a.nodeCount(), "a refused addNode adds nothing");
+    }
+}

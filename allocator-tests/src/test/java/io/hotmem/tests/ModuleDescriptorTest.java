@@ -1,0 +1,31 @@
+package io.hotmem.tests;
+
+import io.hotmem.PageAllocator;
+import org.junit.jupiter.api.Test;
+
+import java.lang.module.ModuleDescriptor;
+import java.lang.module.ModuleFinder;
+import java.lang.module.ModuleReference;
+import java.net.URISyntaxException;
+import java.nio.file.Path;
+import java.util.Set;
+import java.util.stream.Collectors;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** The library is the JPMS module io.hotmem and exports only its API package. */
+class ModuleDescriptorTest {
+    @Test
+    void exportsOnlyTheApiPackage() throws URISyntaxException {
+        Path location = Path.of(PageAllocator.class.getProtectionDomain().getCodeSource().getLocation().toURI());
+        ModuleReference ref = ModuleFinder.of(location).find("io.hotmem")
+                .orElseThrow(() -> new AssertionError("no module io.hotmem at " + location));
+        ModuleDescriptor d = ref.descriptor();
+        Set<String> exports = d.exports().stream().map(ModuleDescriptor.Exports::source).collect(Collectors.toSet());
+        assertEquals(Set.of("io.hotmem"), exports);
+        assertTrue(d.packages().contains("io.hotmem.internal"), d.packages().toString());
+        assertTrue(d.requires().stream().allMatch(r -> r.name().equals("java.base")),
+                "no dependency beyond java.base: " + d.requires());
+    }
+}

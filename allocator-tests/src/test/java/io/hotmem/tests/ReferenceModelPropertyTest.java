@@ -1,0 +1,205 @@
+package io.hotmem.tests;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.MemoryStatus;
+import io.hotmem.NodeSpec;
+import io.hotmem.NodeState;
+import io.hotmem.PageAllocator;
+import io.hotmem.ZoneStatus;
+import io.hotmem.ZoneType;
+import net.jqwik.api.Arbitraries;
+import net.jqwik.api.Arbitrary;
+import net.jqwik.api.Combinators;
+import net.jqwik.api.EdgeCasesMode;
+import net.jqwik.api.ForAll;
+import net.jqwik.api.Property;
+import net.jqwik.api.Provide;
+import net.jqwik.api.constraints.Size;
+
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Random sequences of allocate / free / write / read / node transitions against a plain reference model: every
+ * read returns the last value written, placement rules hold, page counts match, refused operations change nothing.
+ */
+class ReferenceModelPropertyTest {
+    enum Kind { ALLOCATE, FREE, WRITE, READ, PLUG, ENABLE, DISABLE, UNPLUG }
+
+    record Op(Kind kind, int a, int b, long c) { }
+
+    /** What the model knows of one live allocation. */
+    static final class Alloc {
+        final long handle;
+        final long size;
+        final boolean movable;
+        final Map<Long, Long> values = new HashMap<>();
+
+        Alloc(long handle, long size, boolean movable) {
+            this.handle = handle;
+            this.size = size;
+            this.movable = movable;
+        }
+    }
+
+    private static final int PAGE = 4096;
+    private static final int MAX_ORDER = 4;
+
+    @Provide
+    Arbitrary<List<Op>> ops() {
+        Arbitrary<Op> op = Combinators.combine(
+                Arbitraries.of(Kind.class),
+                Arbitraries.integers().between(0, 1000),
+                Arbitraries.integers().between(0, 7),
+                Arbitraries.longs()).as(Op::new);
+        return op.list().ofMinSize(1).ofMaxSize(120);
+    }
+
+    @Property(tries = 500, seed = "20261126", edgeCases = EdgeCasesMode.NONE)
+    void behavesLikeTheModel(@ForAll("ops") @Size(max = 120) List<Op> ops) {
+        try (PageAllocator a = PageAllocator.builder().pageSize(PAGE).maxOrder(MAX_ORDER)
+                .node(NodeSpec.fixed(64 * PAGE).movableBytes(16 * PAGE))
+                .node(NodeSpec.hotRemovable(32 * PAGE))
+                .node(NodeSpec.hotRemovable(32 * PAGE).startUnplugged())
+                .build()) {
+            List<Alloc> live = new ArrayList<>();
+            NodeState[] states = {NodeState.ENABLED, NodeState.ENABLED, NodeState.UNPLUGGED};
+            for (Op op : ops) {
+                apply(a, op, live, states);
+                checkCounts(a, live, states);
+            }
+            for (Alloc x : live) {
+                a.free(x.handle);
+            }
+            a.checkInvariants();
+            for (var n : a.status().nodes()) {
+                for (ZoneStatus z : n.zones()) {
+                    assertEquals(0, z.activePages(), "all memory free at the end: " + z);
+                }
+            }
+        }
+    }
+
+    private static void apply(PageAllocator a, Op op, List<Alloc> live, NodeState[] states) {
+        int node = op.b() % 3;
+        switch (op.kind()) {
+            case ALLOCATE -> {
+                long size = 1 + (op.a() * 61L) % ((long) PAGE << MAX_ORDER);
+                int flags = (int) (op.c() & AllocFlags.ALL);
+                boolean thisNode = (flags & AllocFlags.THISNODE) != 0;
+                String before = a.status().render();
+                long h;
+                try {
+                    h = a.allocate(size, flags, node);
+                } catch (AllocationFailedException e) {
+                    assertEquals(before, a.status().render(), "failed allocation changed state");
+                    return;
+                }
+                assertNotEquals(PageAllocator.NULL_HANDLE, h);
+                int at = a.nodeOf(h);
+                assertEquals(NodeState.ENABLED, states[at], "allocated from node " + at + " in " + states[at]);
+                if (thisNode) {
+                    assertEquals(node, at, "THISNODE allocation left its node");
+                }
+                boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
+                ZoneType zt = a.status().zone(a.zoneOf(h)).type();
+                if (!movable) {
+                    assertEquals(ZoneType.NORMAL, zt, "non-movable allocation in a MOVABLE zone");
+                }
+                Alloc x = new Alloc(h, size, movable);
+                if ((flags & AllocFlags.ZERO) != 0) {
+                    for (long off = 0; off + 8 <= size; off += Math.max(8, size / 16) & ~7L) {
+                        assertEquals(0L, a.getLong(h, off), "ZERO allocation not zero at " + off);
+                    }
+                }
+                live.add(x);
+            }
+            case FREE -> {
+                if (!live.isEmpty()) {
+                    a.free(live.remove(op.a() % live.size()).handle);
+                }
+            }
+            case WRITE -> {
+                if (!live.isEmpty()) {
+                    Alloc x = live.get(op.a() % live.size());
+                    if (x.size >= 8) {
+                        long off = (Math.floorMod(op.c(), x.size - 7)) & ~7L;
+                        a.setLong(x.handle, off, op.c());
+                        x.values.put(off, op.c());
+                    }
+                }
+            }
+            case READ -> {
+                for (Alloc x : live) {
+                    for (var e : x.values.entrySet()) {
+                        assertEquals(e.getValue(), a.getLong(x.handle, e.getKey()),
+                                "read of 0x" + Long.toHexString(x.handle) + " at " + e.getKey());
+                    }
+                }
+            }
+            case PLUG, ENABLE, DISABLE, UNPLUG -> transition(a, op.kind(), node, live, states);
+        }
+    }
+
+    private static void transition(PageAllocator a, Kind kind, int node, List<Alloc> live, NodeState[] states) {
+        NodeState s = states[node];
+        long liveOnNode = live.stream().filter(x -> a.nodeOf(x.handle) == node).count();
+        boolean legal = switch (kind) {
+            case PLUG -> s == NodeState.UNPLUGGED;
+            case ENABLE -> s == NodeState.DISABLED;
+            case DISABLE -> s == NodeState.ENABLED;
+            case UNPLUG -> s == NodeState.DISABLED && liveOnNode == 0;
+            default -> throw new AssertionError(kind);
+        };
+        MemoryStatus before = a.status();
+        try {
+            switch (kind) {
+                case PLUG -> a.plug(node);
+                case ENABLE -> a.enable(node);
+                case DISABLE -> a.disable(node);
+                case UNPLUG -> a.unplug(node);
+                default -> throw new AssertionError(kind);
+            }
+            if (!legal) {
+                fail(kind + " of node " + node + " in state " + s + " with " + liveOnNode + " live was accepted");
+            }
+            states[node] = switch (kind) {
+                case PLUG, DISABLE -> NodeState.DISABLED;
+                case ENABLE -> NodeState.ENABLED;
+                default -> NodeState.UNPLUGGED;
+            };
+        } catch (IllegalStateException e) {
+            assertFalse(legal, kind + " of node " + node + " refused: " + e.getMessage());
+            assertTrue(e.getMessage().contains("node " + node), e.getMessage());
+            assertEquals(before, a.status(), "refused " + kind + " changed state");
+        }
+    }
+
+    private static void checkCounts(PageAllocator a, List<Alloc> live, NodeState[] states) {
+        MemoryStatus st = a.status();
+        Map<Integer, Long> pagesByZone = new HashMap<>();
+        for (Alloc x : live) {
+            long pages = (x.size + PAGE - 1) / PAGE;
+            long block = Long.highestOneBit(pages) == pages ? pages : Long.highestOneBit(pages) << 1;
+            pagesByZone.merge(a.zoneOf(x.handle), block, Long::sum);
+        }
+        for (var n : st.nodes()) {
+            assertEquals(states[n.id()], n.state(), "state of node " + n.id());
+            assertEquals(n.state() == NodeState.UNPLUGGED, n.zones().isEmpty());
+            for (ZoneStatus z : n.zones()) {
+                assertEquals(z.presentPages(), z.freePages() + z.activePages(), z.toString());
+                assertEquals(pagesByZone.getOrDefault(z.id(), 0L), z.activePages(), "active pages of " + z);
+            }
+        }
+        a.checkInvariants();
+    }
+}

@@ -1,0 +1,67 @@
+package io.hotmem.tests;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.MemoryBacking;
+import io.hotmem.NodeSpec;
+import io.hotmem.PageAllocator;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.condition.EnabledOnOs;
+import org.junit.jupiter.api.condition.OS;
+import org.junit.jupiter.api.parallel.Isolated;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** Real memory: plugging is cheap (MAP_NORESERVE, committed on touch) and unplugging gives memory back. */
+@EnabledOnOs(OS.LINUX)
+@Isolated
+class RssLinuxTest {
+    private static final long MIB = 1L << 20;
+
+    static long rssBytes() throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
+            if (line.startsWith("VmRSS:")) {
+                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
+            }
+        }
+        throw new IllegalStateException("no VmRSS in /proc/self/status");
+    }
+
+    @Test
+    void plugIsCheapAndUnplugGivesMemoryBack() throws IOException {
+        try (PageAllocator a = PageAllocator.builder().backing(MemoryBacking.MMAP)
+                .node(NodeSpec.fixed(4 * MIB))
+                .node(NodeSpec.hotRemovable(1024 * MIB).startUnplugged())
+                .build()) {
+            long before = rssBytes();
+            a.plug(1);
+            long plugged = rssBytes();
+            assertTrue(plugged - before < 10 * MIB,
+                    "plugging 1 GiB added " + (plugged - before) / MIB + " MiB of RSS");
+            a.enable(1);
+            long[] handles = new long[64];
+            for (int i = 0; i < handles.length; i++) {
+                handles[i] = a.allocate(4 * MIB, AllocFlags.HOTREMOVABLE, 1);
+                for (long off = 0; off < 4 * MIB; off += 4096) {
+                    a.setLong(handles[i], off, off + i);
+                }
+            }
+            long touched = rssBytes();
+            assertTrue(touched - plugged >= 250 * MIB,
+                    "touching 256 MiB added only " + (touched - plugged) / MIB + " MiB of RSS");
+            for (int i = 0; i < handles.length; i++) {
+                assertTrue(a.getLong(handles[i], 4096) == 4096 + i);
+                a.free(handles[i]);
+            }
+            a.disable(1);
+            a.unplug(1);
+            long unplugged = rssBytes();
+            assertTrue(touched - unplugged >= 240 * MIB,
+                    "unplugging gave back only " + (touched - unplugged) / MIB + " MiB (RSS " + touched / MIB
+                            + " -> " + unplugged / MIB + " MiB)");
+        }
+    }
+}
