@@ -3,6 +3,7 @@ package io.hotmem;
 import io.hotmem.internal.DefaultPageAllocator;
 
 import java.lang.foreign.MemorySegment;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
@@ -256,6 +257,75 @@ public interface PageAllocator extends AutoCloseable {
      * memory. Safe to call at any time; costs a walk of every zone's page map.
      */
     void checkInvariants();
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Relocation
+
+    /**
+     * Moves every movable allocation out of one zone (of any plugged node), to other zones by the zonelist rules
+     * of the zone's node: never back into this zone, never into a node that is not ENABLED. While it runs, the
+     * zone hands out no new block. Runs in passes until nothing is left or the deadline passes; pinned blocks are
+     * skipped and retried, never forced.
+     *
+     * @param zoneId  a zone id
+     * @param timeout how long it may take
+     * @return what moved, and why anything was left
+     * @throws IllegalArgumentException for an unknown zone or a negative timeout
+     * @throws IllegalStateException if the zone's node is unplugged
+     */
+    RelocationReport remap(int zoneId, Duration timeout);
+
+    /**
+     * Moves every movable allocation off a DISABLED node, preferring nodes near it. The node stays DISABLED
+     * whatever happens; what moved stays moved, the rest stays valid where it was.
+     *
+     * @param node    a DISABLED node
+     * @param timeout how long it may take
+     * @return what moved, and why anything was left
+     * @throws IllegalStateException if the node is not DISABLED (disable it first)
+     */
+    RelocationReport drain(int node, Duration timeout);
+
+    /**
+     * As {@link #drain(int, Duration)}, with replacement blocks preferably on {@code targetNode} (then by distance
+     * from it).
+     *
+     * @param node       a DISABLED node
+     * @param targetNode the preferred node for replacement blocks
+     * @param timeout    how long it may take
+     * @return what moved, and why anything was left
+     */
+    RelocationReport drain(int node, int targetNode, Duration timeout);
+
+    /**
+     * Takes a hot-removable node out: disable it (if ENABLED), call {@link HotplugListener#onGoingOffline} on each
+     * listener (a throw vetoes), drain it, then at one commit point unplug it and call
+     * {@link HotplugListener#onOffline}. Any failure before the commit point (veto, pinned blocks past the
+     * deadline, no memory, interrupt) restores the node's previous state and calls
+     * {@link HotplugListener#onCancelOffline}; the report says why.
+     *
+     * @param node    a plugged hot-removable node
+     * @param timeout how long the drain may take
+     * @return the report; {@code complete()} is true when the node was unplugged
+     * @throws IllegalStateException if the node is unplugged or not hot-removable
+     */
+    RelocationReport offline(int node, Duration timeout);
+
+    /**
+     * Pins an allocation for a long time (in-flight I/O): first moves it out of removable memory into a NORMAL
+     * zone if it is not in one (Linux FOLL_LONGTERM), so it never blocks an unplug, then pins it.
+     *
+     * @param handle a live handle
+     * @return the pin
+     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room for it
+     */
+    Pin pinLongTerm(long handle);
+
+    /** @param listener told about node transitions, from now on */
+    void addListener(HotplugListener listener);
+
+    /** @param listener no longer told */
+    void removeListener(HotplugListener listener);
 
     // ---------------------------------------------------------------------------------------------------------
     // Configuration

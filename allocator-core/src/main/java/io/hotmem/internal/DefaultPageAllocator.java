@@ -2,6 +2,9 @@ package io.hotmem.internal;
 
 import io.hotmem.AllocFlags;
 import io.hotmem.AllocationFailedException;
+import io.hotmem.FailureReason;
+import io.hotmem.HotplugListener;
+import io.hotmem.RelocationReport;
 import io.hotmem.MemoryBacking;
 import io.hotmem.MemoryStatus;
 import io.hotmem.NodeSpec;
@@ -19,7 +22,10 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.Map;
 import java.util.StringJoiner;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.time.Duration;
 import java.util.concurrent.locks.ReentrantLock;
 
 import static io.hotmem.internal.HandleTable.MOVING;
@@ -48,6 +54,8 @@ public final class DefaultPageAllocator implements PageAllocator {
     private final long maxBlockBytes;
     private final MemoryBacking backingKind;
     private final HandleTable table = new HandleTable();
+    private final Relocator relocator = new Relocator(table);
+    private final List<HotplugListener> listeners = new CopyOnWriteArrayList<>();
     /** Serialises node transitions and close. Taken before any zone lock. */
     private final ReentrantLock control = new ReentrantLock();
 
@@ -461,7 +469,6 @@ public final class DefaultPageAllocator implements PageAllocator {
                         + " (plugged already)");
             }
             plugLocked(n);
-            publishZonelistsLocked();
             LOG.log(System.Logger.Level.INFO, "{0}: node {1} plugged ({2} bytes)", name, node, n.spec.bytes());
         } finally {
             control.unlock();
@@ -477,10 +484,9 @@ public final class DefaultPageAllocator implements PageAllocator {
                 throw new IllegalStateException("cannot enable node " + node + ": it is " + n.state.label()
                         + (n.state == NodeState.UNPLUGGED ? " (plug it first)" : " already"));
             }
-            setAcceptingLocked(n, true);
-            n.state = NodeState.ENABLED;
-            publishZonelistsLocked();
+            setStateLocked(n, NodeState.ENABLED);
             LOG.log(System.Logger.Level.INFO, "{0}: node {1} enabled", name, node);
+            notifyListeners(node, HotplugListener::onOnline, "onOnline");
         } finally {
             control.unlock();
         }
@@ -494,10 +500,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             if (n.state != NodeState.ENABLED) {
                 throw new IllegalStateException("cannot disable node " + node + ": it is " + n.state.label());
             }
-            n.state = NodeState.DISABLED;
-            publishZonelistsLocked();
-            // After this, no allocation can take a block from the node: the zone lock decides, not the zonelist.
-            setAcceptingLocked(n, false);
+            setStateLocked(n, NodeState.DISABLED);
             LOG.log(System.Logger.Level.INFO, "{0}: node {1} disabled", name, node);
         } finally {
             control.unlock();
@@ -513,34 +516,36 @@ public final class DefaultPageAllocator implements PageAllocator {
                 throw new IllegalStateException("cannot unplug node " + node + ": it is " + n.state.label()
                         + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
             }
-            for (Zone z : n.zones) {
-                z.lock.lock();
-            }
-            try {
-                int live = 0;
-                for (Zone z : n.zones) {
-                    live += z.liveBlocksLocked();
-                }
-                if (live > 0) {
-                    throw new IllegalStateException("cannot unplug node " + node + ": it holds " + live
-                            + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)");
-                }
-                for (Zone z : n.zones) {
-                    z.unplugLocked();
-                }
-            } finally {
-                for (int i = n.zones.length - 1; i >= 0; i--) {
-                    n.zones[i].lock.unlock();
-                }
-            }
-            n.state = NodeState.UNPLUGGED;
-            Backing b = n.backing;
-            n.backing = null;
-            b.close();
-            LOG.log(System.Logger.Level.INFO, "{0}: node {1} unplugged", name, node);
+            unplugLocked(n);
         } finally {
             control.unlock();
         }
+    }
+
+    private void unplugLocked(Node n) {
+        assert control.isHeldByCurrentThread();
+        lockZones(n);
+        try {
+            int live = 0;
+            for (Zone z : n.zones) {
+                live += z.liveBlocksLocked();
+            }
+            if (live > 0) {
+                throw new IllegalStateException("cannot unplug node " + n.id + ": it holds " + live
+                        + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)");
+            }
+            for (Zone z : n.zones) {
+                z.unplugLocked();
+            }
+            n.state = NodeState.UNPLUGGED;
+        } finally {
+            unlockZones(n);
+        }
+        Backing b = n.backing;
+        n.backing = null;
+        b.close(); // every access still in flight on another thread ends first (shared arena handshake)
+        publishZonelistsLocked();
+        LOG.log(System.Logger.Level.INFO, "{0}: node {1} unplugged", name, n.id);
     }
 
     @Override
@@ -568,8 +573,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             if (spec.initialState() != NodeState.UNPLUGGED) {
                 plugLocked(n);
                 if (spec.initialState() == NodeState.ENABLED) {
-                    setAcceptingLocked(n, true);
-                    n.state = NodeState.ENABLED;
+                    setStateLocked(n, NodeState.ENABLED);
                 }
             }
             Zone[] newZones = Arrays.copyOf(oldZones, oldZones.length + n.zones.length);
@@ -599,30 +603,53 @@ public final class DefaultPageAllocator implements PageAllocator {
         }
     }
 
+    /** Maps the node's memory and hands it to its zones; the node becomes DISABLED. */
     private void plugLocked(Node n) {
         assert control.isHeldByCurrentThread();
         Backing b = Backing.allocate(backingKind, n.spec.bytes(), pageSize);
         MemorySegment all = b.segment();
-        for (Zone z : n.zones) {
-            z.lock.lock();
-            try {
+        lockZones(n);
+        try {
+            for (Zone z : n.zones) {
                 z.plugLocked(all.asSlice(z.offsetInNode, (long) z.pages << pageShift));
-            } finally {
-                z.lock.unlock();
             }
+            n.backing = b;
+            n.state = NodeState.DISABLED;
+        } finally {
+            unlockZones(n);
         }
-        n.backing = b;
-        n.state = NodeState.DISABLED;
+        publishZonelistsLocked();
     }
 
-    private static void setAcceptingLocked(Node n, boolean accepting) {
+    /**
+     * Sets a plugged node's state with all its zone locks held, so that a zone lock holder always sees the node's
+     * state and the zone's openness agree; then republishes the zonelists. When this returns from a disable, no
+     * allocation can take a block from the node any more: the zone lock decides, not the zonelist.
+     */
+    private void setStateLocked(Node n, NodeState state) {
+        assert control.isHeldByCurrentThread() && state != NodeState.UNPLUGGED;
+        lockZones(n);
+        try {
+            for (Zone z : n.zones) {
+                z.setOpenLocked(state == NodeState.ENABLED);
+            }
+            n.state = state;
+        } finally {
+            unlockZones(n);
+        }
+        publishZonelistsLocked();
+    }
+
+    /** Takes every zone lock of {@code n} in zone id order. */
+    private static void lockZones(Node n) {
         for (Zone z : n.zones) {
             z.lock.lock();
-            try {
-                z.setAcceptingLocked(accepting);
-            } finally {
-                z.lock.unlock();
-            }
+        }
+    }
+
+    private static void unlockZones(Node n) {
+        for (int i = n.zones.length - 1; i >= 0; i--) {
+            n.zones[i].lock.unlock();
         }
     }
 
@@ -666,32 +693,241 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     @Override
     public void checkInvariants() {
+        checkOpen();
+        for (Node n : nodes) {
+            for (Zone z : n.zones) {
+                z.lock.lock();
+                try {
+                    z.checkLocked();
+                    // The node's state is written with all its zone locks held, so it agrees with this zone.
+                    NodeState state = n.state;
+                    boolean plugged = z.isPluggedLocked();
+                    if (plugged != (state != NodeState.UNPLUGGED)) {
+                        throw new IllegalStateException("invariant broken: node " + n.id + " is " + state.label()
+                                + " but " + z.label() + (plugged ? " has" : " has no") + " memory");
+                    }
+                    if (z.isOpenLocked() != (state == NodeState.ENABLED)) {
+                        throw new IllegalStateException("invariant broken: node " + n.id + " is " + state.label()
+                                + " but " + z.label() + (z.isOpenLocked() ? " is" : " is not")
+                                + " open to allocations");
+                    }
+                } finally {
+                    z.lock.unlock();
+                }
+            }
+        }
+    }
+
+    // =========================================================================================== relocation
+
+    @Override
+    public RelocationReport remap(int zoneId, Duration timeout) {
+        long start = System.nanoTime();
+        long deadline = deadline(start, timeout);
         control.lock();
         try {
             checkOpen();
-            for (Node n : nodes) {
-                for (Zone z : n.zones) {
-                    z.lock.lock();
-                    try {
-                        z.checkLocked();
-                        boolean plugged = z.isPluggedLocked();
-                        if (plugged != (n.state != NodeState.UNPLUGGED)) {
-                            throw new IllegalStateException("invariant broken: node " + n.id + " is "
-                                    + n.state.label() + " but " + z.label() + (plugged ? " has" : " has no")
-                                    + " memory");
-                        }
-                        if (z.isAcceptingLocked() != (n.state == NodeState.ENABLED)) {
-                            throw new IllegalStateException("invariant broken: node " + n.id + " is "
-                                    + n.state.label() + " but " + z.label()
-                                    + (z.isAcceptingLocked() ? " accepts" : " refuses") + " allocations");
-                        }
-                    } finally {
-                        z.lock.unlock();
-                    }
-                }
+            Zone[] zs = zones;
+            if (zoneId < 0 || zoneId >= zs.length) {
+                throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (zs.length - 1) + ")");
+            }
+            Zone z = zs[zoneId];
+            if (z.node.state == NodeState.UNPLUGGED) {
+                throw new IllegalStateException("cannot remap zone " + zoneId + ": node " + z.node.id
+                        + " is unplugged");
+            }
+            Zone[] targets = Arrays.stream(zonelists.get(z.node.id, AllocFlags.HOTREMOVABLE))
+                    .filter(t -> t != z).toArray(Zone[]::new);
+            setDraining(z, true);
+            try {
+                return relocator.relocate("remap zone " + zoneId, List.of(z), targets, start, deadline);
+            } finally {
+                setDraining(z, false);
             }
         } finally {
             control.unlock();
+        }
+    }
+
+    private static void setDraining(Zone z, boolean draining) {
+        z.lock.lock();
+        try {
+            z.setDrainingLocked(draining);
+        } finally {
+            z.lock.unlock();
+        }
+    }
+
+    @Override
+    public RelocationReport drain(int node, Duration timeout) {
+        return drain(node, -1, timeout);
+    }
+
+    @Override
+    public RelocationReport drain(int node, int targetNode, Duration timeout) {
+        long start = System.nanoTime();
+        long deadline = deadline(start, timeout);
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (targetNode != -1) {
+                nodeLocked(targetNode);
+                if (targetNode == node) {
+                    throw new IllegalArgumentException("drain node " + node + ": the target node " + targetNode
+                            + " is the node being drained");
+                }
+            }
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot drain node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
+            }
+            return drainLocked(n, targetNode, start, deadline);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    private RelocationReport drainLocked(Node n, int targetNode, long start, long deadline) {
+        assert control.isHeldByCurrentThread() && n.state == NodeState.DISABLED;
+        // The node is DISABLED, so no zonelist holds its zones: moves go elsewhere, by distance from the target.
+        Zone[] targets = zonelists.get(targetNode >= 0 ? targetNode : n.id, AllocFlags.HOTREMOVABLE);
+        String op = "drain node " + n.id + (targetNode >= 0 ? " to node " + targetNode : "");
+        RelocationReport r = relocator.relocate(op, List.of(n.zones), targets, start, deadline);
+        logReport(r);
+        return r;
+    }
+
+    @Override
+    public RelocationReport offline(int node, Duration timeout) {
+        long start = System.nanoTime();
+        long deadline = deadline(start, timeout);
+        control.lock();
+        try {
+            Node n = nodeLocked(node);
+            if (!n.spec.hotRemovable()) {
+                throw new IllegalStateException("cannot offline node " + node + ": it is not hot-removable");
+            }
+            if (n.state == NodeState.UNPLUGGED) {
+                throw new IllegalStateException("cannot offline node " + node + ": it is unplugged already");
+            }
+            NodeState previous = n.state;
+            if (previous == NodeState.ENABLED) {
+                setStateLocked(n, NodeState.DISABLED);
+            }
+            for (HotplugListener l : listeners) {
+                try {
+                    l.onGoingOffline(node);
+                } catch (RuntimeException | Error e) {
+                    LOG.log(System.Logger.Level.WARNING, name + ": offline of node " + node + " vetoed by " + l, e);
+                    cancelOfflineLocked(n, previous);
+                    RelocationReport r = new RelocationReport("offline node " + node, false, 0, 0,
+                            liveBlocks(n), List.of(), Map.of(FailureReason.VETOED, 1),
+                            Duration.ofNanos(System.nanoTime() - start));
+                    return r;
+                }
+            }
+            RelocationReport drained = drainLocked(n, -1, start, deadline);
+            if (!drained.complete()) {
+                cancelOfflineLocked(n, previous);
+                return new RelocationReport("offline node " + node, false, drained.moved(), drained.movedBytes(),
+                        drained.remaining(), drained.stragglers(), drained.failures(), drained.elapsed());
+            }
+            // Commit point: the node is empty and DISABLED, so nothing can land on it; it goes now.
+            unplugLocked(n);
+            notifyListeners(node, HotplugListener::onOffline, "onOffline");
+            return new RelocationReport("offline node " + node, true, drained.moved(), drained.movedBytes(), 0,
+                    List.of(), Map.of(), Duration.ofNanos(System.nanoTime() - start));
+        } finally {
+            control.unlock();
+        }
+    }
+
+    private void cancelOfflineLocked(Node n, NodeState previous) {
+        if (previous == NodeState.ENABLED) {
+            setStateLocked(n, NodeState.ENABLED);
+        }
+        notifyListeners(n.id, HotplugListener::onCancelOffline, "onCancelOffline");
+    }
+
+    private static int liveBlocks(Node n) {
+        int live = 0;
+        for (Zone z : n.zones) {
+            z.lock.lock();
+            try {
+                live += z.liveBlocksLocked();
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        return live;
+    }
+
+    private void logReport(RelocationReport r) {
+        LOG.log(r.complete() ? System.Logger.Level.INFO : System.Logger.Level.WARNING, "{0}: {1}", name, r);
+    }
+
+    private static long deadline(long start, Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("timeout " + timeout + " is negative");
+        }
+        long nanos;
+        try {
+            nanos = timeout.toNanos();
+        } catch (ArithmeticException e) {
+            nanos = Long.MAX_VALUE / 2;
+        }
+        return start + Math.min(nanos, Long.MAX_VALUE / 2);
+    }
+
+    @Override
+    public Pin pinLongTerm(long handle) {
+        for (int attempt = 0; ; attempt++) {
+            Pin pin = pin(handle);
+            long[] c = table.chunk(handle);
+            int base = HandleTable.base(handle);
+            long loc = HandleTable.lpLocation(c, base); // stable while pinned
+            Zone z = zones[HandleTable.zoneOfLocation(loc)];
+            if (z.type == ZoneType.NORMAL) {
+                return pin;
+            }
+            pin.close();
+            Zone[] targets = zonelists.get(z.node.id, AllocFlags.NONE);
+            Relocator.Outcome o = relocator.move(z, (int) HandleTable.pageOfLocation(loc), targets,
+                    new Relocator.Progress());
+            if (o == Relocator.Outcome.NO_MEMORY) {
+                throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
+                        + "zone of an ENABLED node has room for its " + readWord(handle, HandleTable.SIZE)
+                        + " bytes");
+            }
+            if (o == Relocator.Outcome.PINNED && attempt >= 1000) {
+                throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): it stays pinned "
+                        + "by others in MOVABLE " + z.label() + ", so it cannot leave removable memory");
+            }
+            if (o != Relocator.Outcome.MOVED) {
+                HandleTable.backoff(attempt);
+            }
+        }
+    }
+
+    @Override
+    public void addListener(HotplugListener listener) {
+        listeners.add(Objects.requireNonNull(listener, "listener"));
+    }
+
+    @Override
+    public void removeListener(HotplugListener listener) {
+        listeners.remove(Objects.requireNonNull(listener, "listener"));
+    }
+
+    private void notifyListeners(int node, java.util.function.ObjIntConsumer<HotplugListener> call, String what) {
+        for (HotplugListener l : listeners) {
+            try {
+                call.accept(l, node);
+            } catch (RuntimeException | Error e) {
+                LOG.log(System.Logger.Level.WARNING, name + ": listener " + l + " threw from " + what + "(" + node
+                        + ")", e);
+            }
         }
     }
 
@@ -725,22 +961,22 @@ public final class DefaultPageAllocator implements PageAllocator {
                 return;
             }
             closed = true;
+            zonelists = Zonelists.EMPTY;
             for (Node n : nodes) {
-                for (Zone z : n.zones) {
-                    z.lock.lock();
-                    try {
+                lockZones(n);
+                try {
+                    for (Zone z : n.zones) {
                         z.unplugLocked();
-                    } finally {
-                        z.lock.unlock();
                     }
+                    n.state = NodeState.UNPLUGGED;
+                } finally {
+                    unlockZones(n);
                 }
-                n.state = NodeState.UNPLUGGED;
                 if (n.backing != null) {
                     n.backing.close();
                     n.backing = null;
                 }
             }
-            zonelists = Zonelists.EMPTY;
         } finally {
             control.unlock();
         }

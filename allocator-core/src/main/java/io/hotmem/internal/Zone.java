@@ -72,7 +72,10 @@ final class Zone {
     private long activePages;
     private long presentPages;
     private int liveBlocks;
-    private boolean accepting;
+    /** The node is ENABLED. */
+    private boolean open;
+    /** A remap is emptying this zone: no new block until it ends. */
+    private boolean draining;
 
     Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder) {
         this.id = id;
@@ -128,7 +131,8 @@ final class Zone {
             freePages += 1L << order;
         }
         memory = zoneMemory;
-        accepting = false;
+        open = false;
+        draining = false;
     }
 
     /** Forgets the memory. The caller checked that no block is live (or is closing the allocator). */
@@ -144,7 +148,8 @@ final class Zone {
         freePages = 0;
         activePages = 0;
         presentPages = 0;
-        accepting = false;
+        open = false;
+        draining = false;
     }
 
     boolean isPluggedLocked() {
@@ -153,14 +158,26 @@ final class Zone {
     }
 
     /** Opens or closes the zone to new blocks (node enable/disable). */
-    void setAcceptingLocked(boolean accepting) {
+    void setOpenLocked(boolean open) {
         assert lock.isHeldByCurrentThread();
-        this.accepting = accepting && info != null;
+        this.open = open && info != null;
     }
 
+    boolean isOpenLocked() {
+        assert lock.isHeldByCurrentThread();
+        return open;
+    }
+
+    /** Closes (or reopens) the zone to new blocks while a remap empties it. */
+    void setDrainingLocked(boolean draining) {
+        assert lock.isHeldByCurrentThread();
+        this.draining = draining;
+    }
+
+    /** @return whether an allocation may take a block here now */
     boolean isAcceptingLocked() {
         assert lock.isHeldByCurrentThread();
-        return accepting;
+        return open && !draining;
     }
 
     int liveBlocksLocked() {
@@ -179,7 +196,7 @@ final class Zone {
     int allocateLocked(int order, int slot, boolean movable) {
         assert lock.isHeldByCurrentThread();
         assert movable || type == ZoneType.NORMAL : "non-movable block in " + label();
-        if (!accepting || order > maxOrder) {
+        if (!open || draining || order > maxOrder) {
             return NIL;
         }
         int k = order;
@@ -236,6 +253,18 @@ final class Zone {
         }
         pushFree(order, page);
         return freed;
+    }
+
+    /** @return whether {@code page} is the head of an allocated block */
+    boolean isUsedHeadLocked(int page) {
+        assert lock.isHeldByCurrentThread();
+        return info != null && page < pages && (info[page] & USED_HEAD) != 0;
+    }
+
+    /** @return whether the used block at head {@code page} is a HOTREMOVABLE allocation */
+    boolean isMovableBlockLocked(int page) {
+        assert lock.isHeldByCurrentThread();
+        return (info[page] & MOVABLE_BLOCK) != 0;
     }
 
     /** @return the order of the used block at head {@code page} */
@@ -325,8 +354,8 @@ final class Zone {
             fail("free " + freePages + " + active " + activePages + " != present " + presentPages);
         }
         if (info == null) {
-            if (presentPages != 0 || accepting) {
-                fail("unplugged but present " + presentPages + ", accepting " + accepting);
+            if (presentPages != 0 || open) {
+                fail("unplugged but present " + presentPages + ", open " + open);
             }
             return;
         }

@@ -26,7 +26,7 @@ class ZoneBuddyTest {
         MemorySegment mem = Arena.ofAuto().allocate((long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();
         z.plugLocked(mem);
-        z.setAcceptingLocked(true);
+        z.setOpenLocked(true);
         return z;
     }
 
@@ -129,7 +129,7 @@ class ZoneBuddyTest {
         int a = z.allocateLocked(0, 0, false);
         z.freeLocked(a);
         assertThrows(IllegalStateException.class, () -> z.freeLocked(a));
-        z.setAcceptingLocked(false);
+        z.setOpenLocked(false);
         assertEquals(Zone.NIL, z.allocateLocked(0, 0, false));
         z.checkLocked();
     }
