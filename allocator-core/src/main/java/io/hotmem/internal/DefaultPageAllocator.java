@@ -59,6 +59,12 @@ public final class DefaultPageAllocator implements PageAllocator {
     /** Serialises node transitions and close. Taken before any zone lock. */
     private final ReentrantLock control = new ReentrantLock();
 
+    /**
+     * Each zone's memory by zone id, a zero-length segment while unplugged: one load from a location word to its
+     * memory on the access paths. Written by the zones under their locks; read racily and validated like the
+     * location itself.
+     */
+    private final MemorySegment[] memoryByZone = new MemorySegment[1 << (64 - HandleTable.LOC_ZONE_SHIFT)];
     /** Copy-on-write under the control lock. */
     private volatile Node[] nodes = new Node[0];
     /** Indexed by zone id; copy-on-write under the control lock. */
@@ -83,6 +89,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         this.maxOrder = maxOrder;
         this.maxBlockBytes = (long) pageSize << maxOrder;
         this.backingKind = backingKind;
+        Arrays.fill(memoryByZone, Zone.NO_MEMORY);
         for (int i = 0; i < specs.size(); i++) {
             checkSpec(i, specs.get(i));
         }
@@ -321,8 +328,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             }
             long value;
             try {
-                Zone z = zones[HandleTable.zoneOfLocation(loc)];
-                value = load(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width);
+                value = load(memoryOf(loc), offsetOf(loc) + offset, width);
             } catch (IllegalStateException | IndexOutOfBoundsException e) {
                 // A location that moved on and whose node was unplugged (closed arena), or a torn location.
                 continue;
@@ -337,9 +343,8 @@ public final class DefaultPageAllocator implements PageAllocator {
             checkOpen();
             checkRange(handle, offset, width, HandleTable.lpSize(c, base));
             long loc = HandleTable.lpLocation(c, base);
-            Zone z = zones[HandleTable.zoneOfLocation(loc)];
             try {
-                return load(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width);
+                return load(memoryOf(loc), offsetOf(loc) + offset, width);
             } catch (IllegalStateException | IndexOutOfBoundsException e) {
                 throw closedOr(e);
             }
@@ -356,15 +361,22 @@ public final class DefaultPageAllocator implements PageAllocator {
             checkOpen();
             checkRange(handle, offset, width, HandleTable.lpSize(c, base));
             long loc = HandleTable.lpLocation(c, base);
-            Zone z = zones[HandleTable.zoneOfLocation(loc)];
             try {
-                store(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, width, value);
+                store(memoryOf(loc), offsetOf(loc) + offset, width, value);
             } catch (IllegalStateException | IndexOutOfBoundsException e) {
                 throw closedOr(e);
             }
         } finally {
             HandleTable.unpin(c, base);
         }
+    }
+
+    private MemorySegment memoryOf(long loc) {
+        return memoryByZone[HandleTable.zoneOfLocation(loc)];
+    }
+
+    private long offsetOf(long loc) {
+        return HandleTable.pageOfLocation(loc) << pageShift;
     }
 
     private static long load(MemorySegment m, long at, int width) {
@@ -401,9 +413,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             checkOpen();
             checkRange(handle, offset, bytes, HandleTable.lpSize(c, base));
             long loc = HandleTable.lpLocation(c, base);
-            Zone z = zones[HandleTable.zoneOfLocation(loc)];
-            MemorySegment.copy(src, srcOffset, z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset,
-                    bytes);
+            MemorySegment.copy(src, srcOffset, memoryOf(loc), offsetOf(loc) + offset, bytes);
         } finally {
             HandleTable.unpin(c, base);
         }
@@ -419,9 +429,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             checkOpen();
             checkRange(handle, offset, bytes, HandleTable.lpSize(c, base));
             long loc = HandleTable.lpLocation(c, base);
-            Zone z = zones[HandleTable.zoneOfLocation(loc)];
-            MemorySegment.copy(z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)) + offset, dst, dstOffset,
-                    bytes);
+            MemorySegment.copy(memoryOf(loc), offsetOf(loc) + offset, dst, dstOffset, bytes);
         } finally {
             HandleTable.unpin(c, base);
         }
@@ -435,9 +443,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         try {
             checkOpen();
             long loc = HandleTable.lpLocation(c, base);
-            Zone z = zones[HandleTable.zoneOfLocation(loc)];
-            return new PinImpl(handle, c, base, z.memory, z.byteOffset(HandleTable.pageOfLocation(loc)),
-                    HandleTable.lpSize(c, base));
+            return new PinImpl(handle, c, base, memoryOf(loc), offsetOf(loc), HandleTable.lpSize(c, base));
         } catch (RuntimeException | Error e) {
             HandleTable.unpin(c, base);
             throw e;
@@ -453,8 +459,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         }
         // A non-movable allocation never moves, so its location is fixed for its life.
         long loc = readWord(handle, HandleTable.LOCATION);
-        Zone z = zones[HandleTable.zoneOfLocation(loc)];
-        return z.memory.asSlice(z.byteOffset(HandleTable.pageOfLocation(loc)), readWord(handle, HandleTable.SIZE));
+        return memoryOf(loc).asSlice(offsetOf(loc), readWord(handle, HandleTable.SIZE));
     }
 
     // =========================================================================================== nodes
@@ -563,11 +568,11 @@ public final class DefaultPageAllocator implements PageAllocator {
             long normalBytes = spec.bytes() - spec.movableBytes();
             if (normalBytes > 0) {
                 nodeZones.add(new Zone(zoneId++, ZoneType.NORMAL, n, 0, (int) (normalBytes >>> pageShift),
-                        pageShift, maxOrder));
+                        pageShift, maxOrder, memoryByZone));
             }
             if (spec.movableBytes() > 0) {
                 nodeZones.add(new Zone(zoneId, ZoneType.MOVABLE, n, normalBytes,
-                        (int) (spec.movableBytes() >>> pageShift), pageShift, maxOrder));
+                        (int) (spec.movableBytes() >>> pageShift), pageShift, maxOrder, memoryByZone));
             }
             nodeZones.toArray(n.zones);
             if (spec.initialState() != NodeState.UNPLUGGED) {

@@ -42,7 +42,7 @@ final class Zone {
     static final int MOVABLE_BLOCK = 0x20;
     static final int ORDER_MASK = 0x1F;
 
-    private static final MemorySegment NO_MEMORY = MemorySegment.ofArray(new byte[0]);
+    static final MemorySegment NO_MEMORY = MemorySegment.ofArray(new byte[0]);
 
     final int id;
     final ZoneType type;
@@ -60,6 +60,8 @@ final class Zone {
      * accessors without it (a stale read hits a closed or empty segment and throws, and the accessor retries).
      */
     MemorySegment memory = NO_MEMORY;
+    /** The allocator's memory-by-zone-id table, kept equal to {@link #memory} at this zone's id. */
+    private final MemorySegment[] memoryById;
 
     // Guarded by lock; the arrays exist only while plugged.
     private byte[] info;
@@ -77,8 +79,10 @@ final class Zone {
     /** A remap is emptying this zone: no new block until it ends. */
     private boolean draining;
 
-    Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder) {
+    Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
+         MemorySegment[] memoryById) {
         this.id = id;
+        this.memoryById = memoryById;
         this.type = type;
         this.node = node;
         this.offsetInNode = offsetInNode;
@@ -131,6 +135,7 @@ final class Zone {
             freePages += 1L << order;
         }
         memory = zoneMemory;
+        memoryById[id] = zoneMemory;
         open = false;
         draining = false;
     }
@@ -139,6 +144,7 @@ final class Zone {
     void unplugLocked() {
         assert lock.isHeldByCurrentThread();
         memory = NO_MEMORY;
+        memoryById[id] = NO_MEMORY;
         info = null;
         next = null;
         prev = null;

@@ -21,7 +21,7 @@ class ZoneBuddyTest {
 
     private static Zone zone(int pages, int maxOrder, ZoneType type) {
         Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), new Zone[1]);
-        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder);
+        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new MemorySegment[1]);
         node.zones[0] = z;
         MemorySegment mem = Arena.ofAuto().allocate((long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();
