@@ -3,5 +3,8 @@
  * service runs. Only the API package {@code io.hotmem} is exported; the engine lives in non-exported packages.
  */
 module io.hotmem {
+    requires jdk.jfr;
+    requires java.management;
+
     exports io.hotmem;
 }

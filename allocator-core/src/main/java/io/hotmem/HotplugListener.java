@@ -40,4 +40,13 @@ public interface HotplugListener {
      */
     default void onOnline(int node) {
     }
+
+    /**
+     * A remap, drain or offline made progress. Called on the relocating thread at most every 50 ms and at the end
+     * of each pass; keep it short.
+     *
+     * @param progress what has moved so far
+     */
+    default void onProgress(RelocationProgress progress) {
+    }
 }

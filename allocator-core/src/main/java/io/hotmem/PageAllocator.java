@@ -355,6 +355,7 @@ public interface PageAllocator extends AutoCloseable {
         private int pageSize = 4096;
         private int maxOrder = 10;
         private MemoryBacking backing = MemoryBacking.AUTO;
+        private boolean jmx;
         private final List<NodeSpec> nodes = new ArrayList<>();
 
         Builder() {
@@ -395,6 +396,16 @@ public interface PageAllocator extends AutoCloseable {
             return this;
         }
 
+        /**
+         * @param jmx whether to register a {@link PageAllocatorMXBean} as
+         *            {@code io.hotmem:type=PageAllocator,name=<name>} (unregistered on close)
+         * @return this
+         */
+        public Builder jmx(boolean jmx) {
+            this.jmx = jmx;
+            return this;
+        }
+
         /** @param spec the next node (ids follow the order of these calls) @return this */
         public Builder node(NodeSpec spec) {
             nodes.add(Objects.requireNonNull(spec, "spec"));
@@ -404,10 +415,11 @@ public interface PageAllocator extends AutoCloseable {
         /**
          * @return the allocator, with every node in its initial state
          * @throws IllegalArgumentException if a node's sizes are not multiples of the page size
-         * @throws IllegalStateException if a node's memory cannot be had
+         * @throws IllegalStateException if a node's memory cannot be had, or JMX is asked for and an MBean of the
+         *         same name is registered already
          */
         public PageAllocator build() {
-            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes));
+            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes), jmx);
         }
     }
 }

@@ -16,7 +16,17 @@ import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
 import io.hotmem.internal.prim.Backing;
 
+import io.hotmem.RelocationProgress;
+import io.hotmem.internal.jfr.AllocationFailureEvent;
+import io.hotmem.internal.jfr.NodeStateEvent;
+import io.hotmem.internal.jfr.RelocationEvent;
+
+import javax.management.InstanceAlreadyExistsException;
+import javax.management.JMException;
+import javax.management.MalformedObjectNameException;
+import javax.management.ObjectName;
 import java.lang.foreign.MemorySegment;
+import java.lang.management.ManagementFactory;
 import java.lang.invoke.VarHandle;
 import java.util.ArrayList;
 import java.util.Arrays;
@@ -71,6 +81,8 @@ public final class DefaultPageAllocator implements PageAllocator {
     private volatile Zone[] zones = new Zone[0];
     private volatile Zonelists zonelists = Zonelists.EMPTY;
     private volatile boolean closed;
+    /** The registered MXBean's name, or null. */
+    private ObjectName mbeanName;
 
     /**
      * Builds the allocator with every node in its initial state. Called by {@link PageAllocator.Builder}.
@@ -80,9 +92,10 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param maxOrder    largest block order (validated by the builder)
      * @param backingKind where node memory comes from
      * @param specs       the nodes in id order
+     * @param jmx         whether to register the MXBean
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
-                                List<NodeSpec> specs) {
+                                List<NodeSpec> specs, boolean jmx) {
         this.name = name;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
@@ -97,9 +110,36 @@ public final class DefaultPageAllocator implements PageAllocator {
             for (NodeSpec spec : specs) {
                 addNode(spec);
             }
+            mbeanName = jmx ? registerMBean() : null;
         } catch (RuntimeException | Error e) {
             close();
             throw e;
+        }
+    }
+
+    private ObjectName registerMBean() {
+        ObjectName on = mbeanName(name);
+        try {
+            ManagementFactory.getPlatformMBeanServer().registerMBean(new AllocatorMXBeanImpl(this), on);
+        } catch (InstanceAlreadyExistsException e) {
+            throw new IllegalStateException("an MBean named " + on + " is registered already: give this allocator "
+                    + "another name", e);
+        } catch (JMException e) {
+            throw new IllegalStateException("cannot register MBean " + on + ": " + e, e);
+        }
+        return on;
+    }
+
+    /**
+     * @return {@code io.hotmem:type=PageAllocator,name=<name>}; a name with any character outside
+     *         {@code [A-Za-z0-9._-]} is quoted, so that it can never add keys or patterns to the object name
+     */
+    static ObjectName mbeanName(String name) {
+        String value = name.matches("[A-Za-z0-9._-]+") ? name : ObjectName.quote(name);
+        try {
+            return new ObjectName("io.hotmem:type=PageAllocator,name=" + value);
+        } catch (MalformedObjectNameException e) {
+            throw new IllegalArgumentException("allocator name '" + name + "' cannot name an MBean", e);
         }
     }
 
@@ -168,6 +208,15 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     private long failed(boolean orThrow, long bytes, int order, int flags, int preferredNode, Zone[] tried,
                         String reason) {
+        AllocationFailureEvent event = new AllocationFailureEvent();
+        if (event.isEnabled()) {
+            event.allocator = name;
+            event.size = bytes;
+            event.flags = AllocFlags.toString(flags);
+            event.preferredNode = preferredNode;
+            event.reason = reason != null ? reason : tried.length == 0 ? "no zone may serve it" : "no free block";
+            event.commit();
+        }
         if (!orThrow) {
             return NULL_HANDLE;
         }
@@ -546,6 +595,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         } finally {
             unlockZones(n);
         }
+        NodeStateEvent.emit(name, n.id, NodeState.DISABLED.label(), NodeState.UNPLUGGED.label());
         Backing b = n.backing;
         n.backing = null;
         b.close(); // every access still in flight on another thread ends first (shared arena handshake)
@@ -623,6 +673,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         } finally {
             unlockZones(n);
         }
+        NodeStateEvent.emit(name, n.id, NodeState.UNPLUGGED.label(), NodeState.DISABLED.label());
         publishZonelistsLocked();
     }
 
@@ -633,6 +684,7 @@ public final class DefaultPageAllocator implements PageAllocator {
      */
     private void setStateLocked(Node n, NodeState state) {
         assert control.isHeldByCurrentThread() && state != NodeState.UNPLUGGED;
+        NodeState from = n.state;
         lockZones(n);
         try {
             for (Zone z : n.zones) {
@@ -642,6 +694,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         } finally {
             unlockZones(n);
         }
+        NodeStateEvent.emit(name, n.id, from.label(), state.label());
         publishZonelistsLocked();
     }
 
@@ -745,7 +798,7 @@ public final class DefaultPageAllocator implements PageAllocator {
                     .filter(t -> t != z).toArray(Zone[]::new);
             setDraining(z, true);
             try {
-                return relocator.relocate("remap zone " + zoneId, List.of(z), targets, start, deadline);
+                return relocate("remap zone " + zoneId, List.of(z), targets, start, deadline);
             } finally {
                 setDraining(z, false);
             }
@@ -797,13 +850,54 @@ public final class DefaultPageAllocator implements PageAllocator {
         // The node is DISABLED, so no zonelist holds its zones: moves go elsewhere, by distance from the target.
         Zone[] targets = zonelists.get(targetNode >= 0 ? targetNode : n.id, AllocFlags.HOTREMOVABLE);
         String op = "drain node " + n.id + (targetNode >= 0 ? " to node " + targetNode : "");
-        RelocationReport r = relocator.relocate(op, List.of(n.zones), targets, start, deadline);
+        return relocate(op, List.of(n.zones), targets, start, deadline);
+    }
+
+    /** Runs a relocation with its JFR event, progress calls to the listeners, and a log line. */
+    private RelocationReport relocate(String op, List<Zone> sources, Zone[] targets, long start, long deadline) {
+        RelocationEvent event = new RelocationEvent();
+        event.begin();
+        RelocationReport r = relocator.relocate(op, sources, targets, start, deadline, this::notifyProgress);
+        commit(event, r);
         logReport(r);
         return r;
     }
 
+    private void commit(RelocationEvent event, RelocationReport r) {
+        if (event.shouldCommit()) {
+            event.allocator = name;
+            event.operation = r.operation();
+            event.complete = r.complete();
+            event.movedBlocks = r.moved();
+            event.movedBytes = r.movedBytes();
+            event.remainingBlocks = r.remaining();
+            event.failures = r.failures().entrySet().stream().sorted(Map.Entry.comparingByKey())
+                    .map(e -> e.getKey() + "=" + e.getValue()).collect(java.util.stream.Collectors.joining(" "));
+            event.commit();
+        }
+    }
+
+    private void notifyProgress(RelocationProgress p) {
+        for (HotplugListener l : listeners) {
+            try {
+                l.onProgress(p);
+            } catch (RuntimeException | Error e) {
+                LOG.log(System.Logger.Level.WARNING, name + ": listener " + l + " threw from onProgress", e);
+            }
+        }
+    }
+
     @Override
     public RelocationReport offline(int node, Duration timeout) {
+        RelocationEvent event = new RelocationEvent();
+        event.begin();
+        RelocationReport r = offlineReport(node, timeout);
+        commit(event, r);
+        logReport(r);
+        return r;
+    }
+
+    private RelocationReport offlineReport(int node, Duration timeout) {
         long start = System.nanoTime();
         long deadline = deadline(start, timeout);
         control.lock();
@@ -967,6 +1061,13 @@ public final class DefaultPageAllocator implements PageAllocator {
             }
             closed = true;
             zonelists = Zonelists.EMPTY;
+            if (mbeanName != null) {
+                try {
+                    ManagementFactory.getPlatformMBeanServer().unregisterMBean(mbeanName);
+                } catch (JMException e) {
+                    LOG.log(System.Logger.Level.WARNING, "cannot unregister MBean " + mbeanName, e);
+                }
+            }
             for (Node n : nodes) {
                 lockZones(n);
                 try {

@@ -1,6 +1,7 @@
 package io.hotmem.internal;
 
 import io.hotmem.FailureReason;
+import io.hotmem.RelocationProgress;
 import io.hotmem.RelocationReport;
 
 import java.lang.foreign.MemorySegment;
@@ -10,6 +11,7 @@ import java.util.EnumMap;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.Consumer;
 
 import static io.hotmem.internal.HandleTable.FREE;
 import static io.hotmem.internal.HandleTable.MOVING;
@@ -41,6 +43,7 @@ final class Relocator {
     /** Quick attempts at freezing a block whose pins come and go (writers pin for nanoseconds). */
     private static final int FREEZE_ATTEMPTS = 64;
     private static final long MAX_BACKOFF_NANOS = 50_000_000L;
+    private static final long PROGRESS_INTERVAL_NANOS = 50_000_000L;
 
     private final HandleTable table;
 
@@ -184,8 +187,18 @@ final class Relocator {
      * stays set). Every move is atomic: what moved stays moved, the rest stays valid where it was.
      */
     RelocationReport relocate(String operation, List<Zone> sources, Zone[] targets, long startNanos,
-                              long deadlineNanos) {
+                              long deadlineNanos, Consumer<RelocationProgress> listener) {
         Progress progress = new Progress();
+        long totalBytes = 0;
+        for (Zone z : sources) {
+            z.lock.lock();
+            try {
+                totalBytes += z.snapshotLocked().activePages() << z.pageShift;
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        long lastReport = System.nanoTime();
         FailureReason stop = null;
         int[] last = new int[Outcome.values().length];
         List<int[]> pinned = new ArrayList<>();
@@ -218,8 +231,16 @@ final class Relocator {
                     Outcome o = move(z, head, targets, progress);
                     counts[o.ordinal()]++;
                     page = head + (1 << order);
+                    if ((progress.moved & 63) == 0 && o == Outcome.MOVED
+                            && System.nanoTime() - lastReport >= PROGRESS_INTERVAL_NANOS) {
+                        listener.accept(new RelocationProgress(operation, pass, progress.moved,
+                                progress.movedBytes, totalBytes));
+                        lastReport = System.nanoTime();
+                    }
                 }
             }
+            listener.accept(new RelocationProgress(operation, pass, progress.moved, progress.movedBytes, totalBytes));
+            lastReport = System.nanoTime();
             last = counts;
             if (stop != null) {
                 break;

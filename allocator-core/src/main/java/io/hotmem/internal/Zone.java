@@ -344,10 +344,15 @@ final class Zone {
     ZoneStatus snapshot() {
         lock.lock();
         try {
-            return new ZoneStatus(id, type, freePages, activePages, presentPages);
+            return snapshotLocked();
         } finally {
             lock.unlock();
         }
+    }
+
+    ZoneStatus snapshotLocked() {
+        assert lock.isHeldByCurrentThread();
+        return new ZoneStatus(id, type, freePages, activePages, presentPages);
     }
 
     /**

@@ -1,0 +1,170 @@
+package io.hotmem;
+
+import java.time.Duration;
+import java.util.Locale;
+import java.util.Objects;
+
+/**
+ * The original {@code /proc/memhotplug} command interface over a {@link PageAllocator}: one line in, the text a
+ * person should read out.
+ *
+ * <pre>
+ * plug N          give node N its memory (it becomes disabled)
+ * enable N        let node N serve allocations
+ * disable N       stop node N from handing out blocks
+ * remap Z [s]     free zone Z's pages by moving its allocations elsewhere (deadline s seconds, default 10)
+ * drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
+ * offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
+ * unplug N        return disabled, empty node N's memory to the operating system
+ * status          the status view
+ * help            this text
+ * </pre>
+ *
+ * A malformed or unknown command throws {@link IllegalArgumentException} whose message shows the usage and
+ * changes nothing; a refused transition throws {@link IllegalStateException} with the reason. Nothing else
+ * escapes. Thread-safe as the allocator is.
+ */
+public final class HotplugCommands {
+    /** The deadline of remap, drain and offline when the command gives none. */
+    public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
+    private static final double MAX_SECONDS = 86_400;
+
+    /** The command summary that {@code help} prints and malformed commands quote. */
+    public static final String USAGE = """
+            commands:
+              plug N          give node N its memory (it becomes disabled)
+              enable N        let node N serve allocations
+              disable N       stop node N from handing out blocks
+              remap Z [s]     free zone Z's pages by moving its allocations elsewhere (deadline s seconds, default 10)
+              drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
+              offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
+              unplug N        return disabled, empty node N's memory to the operating system
+              status          the status view
+              help            this text
+            """;
+
+    private final PageAllocator allocator;
+
+    /** @param allocator the allocator the commands act on */
+    public HotplugCommands(PageAllocator allocator) {
+        this.allocator = Objects.requireNonNull(allocator, "allocator");
+    }
+
+    /**
+     * Runs one command.
+     *
+     * @param line the command, e.g. {@code "drain 1 5"}; surrounding and repeated blanks are ignored, the verb's
+     *             case too
+     * @return what to show a person: a confirmation, the status view, or a relocation report
+     * @throws IllegalArgumentException for a malformed or unknown command (nothing changes)
+     * @throws IllegalStateException    for a refused transition, with the reason
+     */
+    public String execute(String line) {
+        if (line == null || line.isBlank()) {
+            throw malformed("empty command", line);
+        }
+        String[] w = line.strip().split("\\s+");
+        String verb = w[0].toLowerCase(Locale.ROOT);
+        try {
+            return switch (verb) {
+                case "help" -> {
+                    arity(w, 1, 1, line);
+                    yield USAGE;
+                }
+                case "status" -> {
+                    arity(w, 1, 1, line);
+                    yield allocator.status().render();
+                }
+                case "plug" -> {
+                    arity(w, 2, 2, line);
+                    int n = number(w[1], line);
+                    allocator.plug(n);
+                    yield "node " + n + " plugged (disabled)\n";
+                }
+                case "enable" -> {
+                    arity(w, 2, 2, line);
+                    int n = number(w[1], line);
+                    allocator.enable(n);
+                    yield "node " + n + " enabled\n";
+                }
+                case "disable" -> {
+                    arity(w, 2, 2, line);
+                    int n = number(w[1], line);
+                    allocator.disable(n);
+                    yield "node " + n + " disabled\n";
+                }
+                case "unplug" -> {
+                    arity(w, 2, 2, line);
+                    int n = number(w[1], line);
+                    allocator.unplug(n);
+                    yield "node " + n + " unplugged: its memory went back to the operating system\n";
+                }
+                case "remap" -> {
+                    arity(w, 2, 3, line);
+                    yield report(allocator.remap(number(w[1], line), deadline(w, line)));
+                }
+                case "drain" -> {
+                    arity(w, 2, 3, line);
+                    yield report(allocator.drain(number(w[1], line), deadline(w, line)));
+                }
+                case "offline" -> {
+                    arity(w, 2, 3, line);
+                    yield report(allocator.offline(number(w[1], line), deadline(w, line)));
+                }
+                default -> throw malformed("unknown command '" + w[0] + "'", line);
+            };
+        } catch (IllegalArgumentException | IllegalStateException e) {
+            throw e;
+        } catch (RuntimeException e) {
+            throw new IllegalStateException("'" + line.strip() + "' failed: " + e, e);
+        }
+    }
+
+    /** Renders a relocation report: the summary line, then the straggling handles one per line. */
+    static String report(RelocationReport r) {
+        StringBuilder sb = new StringBuilder(r.toString()).append('\n');
+        for (RelocationReport.Straggler s : r.stragglers()) {
+            sb.append("  pinned: ").append(s).append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static void arity(String[] w, int min, int max, String line) {
+        if (w.length < min) {
+            throw malformed("'" + w[0] + "' needs " + (min == 2 ? "a number" : (min - 1) + " arguments"), line);
+        }
+        if (w.length > max) {
+            throw malformed("'" + w[0] + "' takes at most " + (max - 1) + " argument" + (max == 2 ? "" : "s"),
+                    line);
+        }
+    }
+
+    private static int number(String word, String line) {
+        try {
+            return Integer.parseInt(word);
+        } catch (NumberFormatException e) {
+            throw malformed("'" + word + "' is not a node or zone number", line);
+        }
+    }
+
+    private static Duration deadline(String[] w, String line) {
+        if (w.length < 3) {
+            return DEFAULT_DEADLINE;
+        }
+        double seconds;
+        try {
+            seconds = Double.parseDouble(w[2]);
+        } catch (NumberFormatException e) {
+            throw malformed("'" + w[2] + "' is not a number of seconds", line);
+        }
+        if (!(seconds >= 0 && seconds <= MAX_SECONDS)) {
+            throw malformed("deadline " + w[2] + " must be from 0 to " + (long) MAX_SECONDS + " seconds", line);
+        }
+        return Duration.ofNanos((long) (seconds * 1e9));
+    }
+
+    private static IllegalArgumentException malformed(String why, String line) {
+        return new IllegalArgumentException(why + " in " + (line == null ? "null" : "'" + line.strip() + "'")
+                + "\n" + USAGE);
+    }
+}

@@ -1,0 +1,74 @@
+package io.hotmem.internal;
+
+import io.hotmem.HotplugCommands;
+import io.hotmem.NodeStatus;
+import io.hotmem.PageAllocator;
+import io.hotmem.PageAllocatorMXBean;
+
+import java.util.List;
+import java.util.Locale;
+
+/** The MXBean of one allocator: every operation is the matching {@link HotplugCommands} line. */
+final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
+    private final PageAllocator allocator;
+    private final HotplugCommands commands;
+
+    AllocatorMXBeanImpl(PageAllocator allocator) {
+        this.allocator = allocator;
+        this.commands = new HotplugCommands(allocator);
+    }
+
+    @Override
+    public String getStatus() {
+        return allocator.status().render();
+    }
+
+    @Override
+    public List<NodeStatus> getNodes() {
+        return allocator.status().nodes();
+    }
+
+    @Override
+    public String plug(int node) {
+        return commands.execute("plug " + node);
+    }
+
+    @Override
+    public String enable(int node) {
+        return commands.execute("enable " + node);
+    }
+
+    @Override
+    public String disable(int node) {
+        return commands.execute("disable " + node);
+    }
+
+    @Override
+    public String unplug(int node) {
+        return commands.execute("unplug " + node);
+    }
+
+    @Override
+    public String remap(int zone, long timeoutMillis) {
+        return commands.execute("remap " + zone + " " + seconds(timeoutMillis));
+    }
+
+    @Override
+    public String drain(int node, long timeoutMillis) {
+        return commands.execute("drain " + node + " " + seconds(timeoutMillis));
+    }
+
+    @Override
+    public String offline(int node, long timeoutMillis) {
+        return commands.execute("offline " + node + " " + seconds(timeoutMillis));
+    }
+
+    @Override
+    public String execute(String command) {
+        return commands.execute(command);
+    }
+
+    private static String seconds(long millis) {
+        return String.format(Locale.ROOT, "%.3f", millis / 1000.0);
+    }
+}
