@@ -96,6 +96,8 @@ public final class Demo {
     private final AtomicReference<Throwable> workloadFailure = new AtomicReference<>();
 
     private Demo(Options o, PrintStream out) {
+        // The demo prints what happens itself; hotmem's INFO log lines (through System.Logger) would interleave.
+        java.util.logging.Logger.getLogger("io.hotmem").setLevel(java.util.logging.Level.WARNING);
         this.o = o;
         this.out = out;
         this.a = PageAllocator.builder().name("demo").backing(MemoryBacking.AUTO).jmx(true)
@@ -174,7 +176,7 @@ public final class Demo {
 
     private void scripted() {
         sleep(o.phaseSeconds());
-        latency.reset();
+        latency.getIntervalHistogram(); // start a fresh phase
         long t0 = System.nanoTime();
         long ops0 = ops.get();
         sleep(o.phaseSeconds());
@@ -188,7 +190,7 @@ public final class Demo {
             }
         };
         a.addListener(progress);
-        latency.reset();
+        latency.getIntervalHistogram(); // start a fresh phase
         t0 = System.nanoTime();
         ops0 = ops.get();
         command("drain 1 30");
@@ -204,7 +206,7 @@ public final class Demo {
         command("status");
         command("plug 1");
         command("enable 1");
-        latency.reset();
+        latency.getIntervalHistogram(); // start a fresh phase
         t0 = System.nanoTime();
         ops0 = ops.get();
         sleep(o.phaseSeconds());

@@ -59,61 +59,138 @@ final class Relocator {
         final Map<Integer, Long> pinnedSince = new HashMap<>();
     }
 
+    /** Blocks handled per batch: each batch takes the source zone's lock three times and each target's once. */
+    static final int BATCH = 64;
+
+    /** Per-batch scratch arrays, reused by one relocation. */
+    static final class Batch {
+        final int[] heads = new int[BATCH];
+        final int[] slots = new int[BATCH];
+        final int[] orders = new int[BATCH];
+        final long[] states = new long[BATCH];
+        final Zone[] dst = new Zone[BATCH];
+        final int[] dstPages = new int[BATCH];
+        final Outcome[] outcomes = new Outcome[BATCH];
+        final int[] toFree = new int[BATCH];
+        int size;
+    }
+
     /**
      * Moves the used block at head {@code page} of {@code src} into the first of {@code targets} with room.
      * The caller holds no zone lock.
      */
     Outcome move(Zone src, int page, Zone[] targets, Progress progress) {
-        int slot;
-        int order;
+        Batch b = new Batch();
+        b.heads[0] = page;
+        b.size = 1;
+        moveBatch(src, b, targets, progress);
+        return b.outcomes[0];
+    }
+
+    /**
+     * Moves the blocks at heads {@code b.heads[0 .. b.size)} of {@code src}, setting {@code b.outcomes}. In order:
+     * inspect every head under one source lock; skip those pinned, unmovable or in flight; take target blocks
+     * zone by zone, one lock each; freeze, copy and publish each block; free the old blocks under one source lock.
+     * The caller holds no zone lock; this never holds two.
+     */
+    void moveBatch(Zone src, Batch b, Zone[] targets, Progress progress) {
+        int n = b.size;
         src.lock.lock();
         try {
-            if (!src.isUsedHeadLocked(page)) {
-                return Outcome.BUSY;
+            for (int i = 0; i < n; i++) {
+                int page = b.heads[i];
+                b.dst[i] = null;
+                if (!src.isUsedHeadLocked(page)) {
+                    b.outcomes[i] = Outcome.BUSY;
+                } else if (!src.isMovableBlockLocked(page)) {
+                    b.outcomes[i] = Outcome.UNMOVABLE;
+                } else {
+                    b.outcomes[i] = null; // a candidate
+                    b.slots[i] = src.ownerLocked(page);
+                    b.orders[i] = src.orderOfLocked(page);
+                }
             }
-            if (!src.isMovableBlockLocked(page)) {
-                return Outcome.UNMOVABLE;
-            }
-            slot = src.ownerLocked(page);
-            order = src.orderOfLocked(page);
         } finally {
             src.lock.unlock();
         }
+        int candidates = 0;
+        for (int i = 0; i < n; i++) {
+            if (b.outcomes[i] != null) {
+                continue;
+            }
+            long[] c = table.chunkOfSlot(b.slots[i]);
+            int base = HandleTable.baseOfSlot(b.slots[i]);
+            long s = HandleTable.lvState(c, base);
+            if ((s & (FREE | MOVING)) != 0
+                    || HandleTable.lpLocation(c, base) != HandleTable.location(src.id, b.heads[i])) {
+                b.outcomes[i] = Outcome.BUSY; // being published, freed, or moved by another mover
+            } else if (HandleTable.pinsOf(s) != 0 && !waitUnpinned(c, base)) {
+                progress.pinnedSince.putIfAbsent(b.slots[i], System.nanoTime());
+                b.outcomes[i] = Outcome.PINNED;
+            } else {
+                candidates++;
+            }
+        }
+        // Target blocks first, so that each freeze lasts no longer than its copy.
+        for (int t = 0; t < targets.length && candidates > 0; t++) {
+            Zone z = targets[t];
+            z.lock.lock();
+            try {
+                for (int i = 0; i < n && candidates > 0; i++) {
+                    if (b.outcomes[i] == null && b.dst[i] == null) {
+                        int dp = z.allocateLocked(b.orders[i], b.slots[i], true);
+                        if (dp != Zone.NIL) {
+                            b.dst[i] = z;
+                            b.dstPages[i] = dp;
+                            candidates--;
+                        }
+                    }
+                }
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        int freeCount = 0;
+        for (int i = 0; i < n; i++) {
+            if (b.outcomes[i] != null) {
+                continue;
+            }
+            if (b.dst[i] == null) {
+                b.outcomes[i] = Outcome.NO_MEMORY;
+                continue;
+            }
+            b.outcomes[i] = copyFrozen(src, b.heads[i], b.slots[i], b.orders[i], b.dst[i], b.dstPages[i], progress);
+            if (b.outcomes[i] == Outcome.MOVED) {
+                b.toFree[freeCount++] = b.heads[i];
+            } else {
+                freeBlock(b.dst[i], b.dstPages[i]);
+            }
+        }
+        if (freeCount > 0) {
+            src.lock.lock();
+            try {
+                for (int k = 0; k < freeCount; k++) {
+                    src.freeLocked(b.toFree[k]);
+                }
+            } finally {
+                src.lock.unlock();
+            }
+        }
+    }
+
+    /**
+     * Freezes the entry in {@code slot}, copies its block from {@code (src, page)} to {@code (dst, dstPage)},
+     * publishes the new location and unfreezes with version + 1. The old block is the caller's to free.
+     */
+    private Outcome copyFrozen(Zone src, int page, int slot, int order, Zone dst, int dstPage, Progress progress) {
         long[] c = table.chunkOfSlot(slot);
         int base = HandleTable.baseOfSlot(slot);
         long expectedLocation = HandleTable.location(src.id, page);
-        long s = HandleTable.lvState(c, base);
-        if ((s & (FREE | MOVING)) != 0 || HandleTable.lpLocation(c, base) != expectedLocation) {
-            return Outcome.BUSY; // being published, freed, or moved by another mover
-        }
-        if (HandleTable.pinsOf(s) != 0 && !waitUnpinned(c, base)) {
-            progress.pinnedSince.putIfAbsent(slot, System.nanoTime());
-            return Outcome.PINNED;
-        }
-        // The target block first, so the freeze lasts no longer than the copy.
-        Zone dst = null;
-        int dstPage = Zone.NIL;
-        for (Zone t : targets) {
-            t.lock.lock();
-            try {
-                dstPage = t.allocateLocked(order, slot, true);
-            } finally {
-                t.lock.unlock();
-            }
-            if (dstPage != Zone.NIL) {
-                dst = t;
-                break;
-            }
-        }
-        if (dst == null) {
-            return Outcome.NO_MEMORY;
-        }
         long frozen = freeze(c, base);
         if (frozen == -1L || HandleTable.lpLocation(c, base) != expectedLocation) {
             if (frozen != -1L) {
                 HandleTable.soState(c, base, frozen); // unfreeze unchanged
             }
-            freeBlock(dst, dstPage);
             long now = HandleTable.lvState(c, base);
             if ((now & (FREE | MOVING)) == 0 && HandleTable.pinsOf(now) != 0) {
                 progress.pinnedSince.putIfAbsent(slot, System.nanoTime());
@@ -126,7 +203,6 @@ final class Relocator {
                 HandleTable.lpSize(c, base));
         HandleTable.soLocation(c, base, HandleTable.location(dst.id, dstPage));
         HandleTable.soState(c, base, nextVersion(frozen));
-        freeBlock(src, page);
         progress.pinnedSince.remove(slot);
         progress.moved++;
         progress.movedBytes += (long) 1 << (order + src.pageShift);
@@ -183,7 +259,8 @@ final class Relocator {
     /**
      * Moves every movable block out of {@code sources} into {@code targets}: a first pass that skips blocks
      * pinned for longer than a few spins, then passes with backoff (1 ms doubling to 50 ms) until nothing is left
-     * to try or {@code deadlineNanos} passes. Stops at the next block when the thread is interrupted (the flag
+     * to try or {@code deadlineNanos} passes. Blocks that can never move (UNMOVABLE, or NO_MEMORY with no target
+     * zone at all) end it at once. Stops at the next block when the thread is interrupted (the flag
      * stays set). Every move is atomic: what moved stays moved, the rest stays valid where it was.
      */
     RelocationReport relocate(String operation, List<Zone> sources, Zone[] targets, long startNanos,
@@ -199,6 +276,7 @@ final class Relocator {
             }
         }
         long lastReport = System.nanoTime();
+        Batch batch = new Batch();
         FailureReason stop = null;
         int[] last = new int[Outcome.values().length];
         List<int[]> pinned = new ArrayList<>();
@@ -209,30 +287,32 @@ final class Relocator {
             outer:
             for (Zone z : sources) {
                 int page = 0;
-                while (true) {
+                while (page != Zone.NIL) {
                     if (Thread.currentThread().isInterrupted()) {
                         stop = FailureReason.INTERRUPTED;
                         break outer;
                     }
-                    int head;
-                    int order = 0;
+                    // Collect up to BATCH used heads from the cursor under one lock.
+                    batch.size = 0;
                     z.lock.lock();
                     try {
-                        head = z.isPluggedLocked() ? z.nextUsedHeadLocked(page) : Zone.NIL;
-                        if (head != Zone.NIL) {
-                            order = z.orderOfLocked(head);
+                        int head = z.isPluggedLocked() ? z.nextUsedHeadLocked(page) : Zone.NIL;
+                        while (head != Zone.NIL && batch.size < BATCH) {
+                            batch.heads[batch.size++] = head;
+                            head = z.nextUsedHeadLocked(head + (1 << z.orderOfLocked(head)));
                         }
+                        page = head;
                     } finally {
                         z.lock.unlock();
                     }
-                    if (head == Zone.NIL) {
+                    if (batch.size == 0) {
                         break;
                     }
-                    Outcome o = move(z, head, targets, progress);
-                    counts[o.ordinal()]++;
-                    page = head + (1 << order);
-                    if ((progress.moved & 63) == 0 && o == Outcome.MOVED
-                            && System.nanoTime() - lastReport >= PROGRESS_INTERVAL_NANOS) {
+                    moveBatch(z, batch, targets, progress);
+                    for (int i = 0; i < batch.size; i++) {
+                        counts[batch.outcomes[i].ordinal()]++;
+                    }
+                    if (System.nanoTime() - lastReport >= PROGRESS_INTERVAL_NANOS) {
                         listener.accept(new RelocationProgress(operation, pass, progress.moved,
                                 progress.movedBytes, totalBytes));
                         lastReport = System.nanoTime();
@@ -245,8 +325,10 @@ final class Relocator {
             if (stop != null) {
                 break;
             }
-            int retryable = counts[Outcome.PINNED.ordinal()] + counts[Outcome.NO_MEMORY.ordinal()]
-                    + counts[Outcome.BUSY.ordinal()];
+            // NO_MEMORY is worth retrying only while some target zone exists (frees may make room there); the
+            // caller holds the control lock, so no node can be enabled to add one during this relocation.
+            int retryable = counts[Outcome.PINNED.ordinal()] + counts[Outcome.BUSY.ordinal()]
+                    + (targets.length > 0 ? counts[Outcome.NO_MEMORY.ordinal()] : 0);
             if (retryable == 0) {
                 break;
             }

@@ -11,7 +11,11 @@ import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.function.Executable;
 
+import io.hotmem.HotplugCommands;
+
 import java.lang.foreign.Arena;
+import java.time.Duration;
+import java.util.List;
 import java.lang.foreign.MemorySegment;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -149,6 +153,71 @@ class BadInputTest {
         pin.close();
         pin.close();
         rejects(IllegalStateException.class, "closed", pin::segment);
+    }
+
+    @Test
+    void relocationMisuse() {
+        Duration t = Duration.ofSeconds(1);
+        rejects(IllegalStateException.class, "disable it first", () -> a.drain(1, t));
+        rejects(IllegalStateException.class, "node 2", () -> a.drain(2, t));
+        rejects(IllegalArgumentException.class, "node 5", () -> a.drain(5, t));
+        rejects(IllegalArgumentException.class, "node 9", () -> a.drain(1, 9, t));
+        rejects(IllegalArgumentException.class, "zone 17", () -> a.remap(17, t));
+        rejects(IllegalArgumentException.class, "zone -1", () -> a.remap(-1, t));
+        rejects(IllegalStateException.class, "zone 2", () -> a.remap(2, t)); // node 2 unplugged
+        rejects(IllegalArgumentException.class, "PT-1S", () -> a.remap(0, Duration.ofSeconds(-1)));
+        rejects(NullPointerException.class, "timeout", () -> a.offline(1, null));
+        rejects(IllegalStateException.class, "not hot-removable", () -> a.offline(0, t));
+        rejects(IllegalStateException.class, "unplugged already", () -> a.offline(2, t));
+        a.disable(1);
+        rejects(IllegalArgumentException.class, "target node 1", () -> a.drain(1, 1, t));
+        a.enable(1);
+        long h = a.allocate(8, AllocFlags.HOTREMOVABLE);
+        a.free(h);
+        rejects(StaleHandleException.class, Long.toHexString(h), () -> a.pinLongTerm(h));
+        rejects(NullPointerException.class, "listener", () -> a.addListener(null));
+        rejects(NullPointerException.class, "listener", () -> a.removeListener(null));
+    }
+
+    @Test
+    void commandsMisuse() {
+        HotplugCommands c = new HotplugCommands(a);
+        rejects(IllegalArgumentException.class, "'frob'", () -> c.execute("frob 1"));
+        rejects(IllegalArgumentException.class, "'x'", () -> c.execute("plug x"));
+        rejects(IllegalArgumentException.class, "at most 1 argument", () -> c.execute("enable 1 2"));
+        rejects(IllegalArgumentException.class, "'soon'", () -> c.execute("drain 1 soon"));
+        rejects(IllegalArgumentException.class, "deadline -3", () -> c.execute("offline 1 -3"));
+        rejects(IllegalArgumentException.class, "empty command", () -> c.execute(""));
+        rejects(IllegalArgumentException.class, "node 42", () -> c.execute("plug 42"));
+        rejects(IllegalStateException.class, "node 2", () -> c.execute("enable 2"));
+        rejects(IllegalStateException.class, "1 live allocation", () -> {
+            a.disable(1);
+            try {
+                c.execute("unplug 1");
+            } finally {
+                a.enable(1);
+            }
+        });
+    }
+
+    @Test
+    void everyCallAfterCloseIsAnIllegalState() {
+        PageAllocator b = PageAllocator.builder().node(NodeSpec.hotRemovable(1L << 20)).build();
+        long h = b.allocate(64, AllocFlags.HOTREMOVABLE);
+        b.close();
+        Duration t = Duration.ofSeconds(1);
+        List<Executable> calls = List.of(() -> b.allocate(8, 0), () -> b.allocate(8, 0, 0),
+                () -> b.tryAllocate(8, 0, 0), () -> b.free(h), () -> b.sizeOf(h), () -> b.getLong(h, 0),
+                () -> b.setLong(h, 0, 1), () -> b.getInt(h, 0), () -> b.setByte(h, 0, (byte) 1), () -> b.pin(h),
+                () -> b.pinLongTerm(h), () -> b.segment(h), () -> b.plug(0), () -> b.enable(0), () -> b.disable(0),
+                () -> b.unplug(0), () -> b.addNode(NodeSpec.fixed(1L << 20)), () -> b.status(), () -> b.nodeCount(),
+                () -> b.checkInvariants(), () -> b.drain(0, t), () -> b.remap(0, t), () -> b.offline(0, t),
+                () -> new HotplugCommands(b).execute("status"));
+        for (Executable call : calls) {
+            IllegalStateException e = assertThrows(IllegalStateException.class, call);
+            assertTrue(e.getMessage().contains("closed"), e.getMessage());
+        }
+        b.close(); // a second close does nothing
     }
 
     @Test

@@ -358,6 +358,23 @@ class RelocationTest {
     }
 
     @Test
+    void withNoZoneToMoveToADrainEndsAtOnce() {
+        fill(1, 3, 4096);
+        a.disable(0);
+        a.disable(2);
+        a.disable(1);
+        RelocationReport r = a.drain(1, Duration.ofMinutes(10));
+        assertFalse(r.complete());
+        assertEquals(3, r.failures().get(FailureReason.NO_MEMORY), r.toString());
+        assertTrue(r.elapsed().compareTo(Duration.ofSeconds(5)) < 0, "no zone can ever appear mid-drain: " + r);
+        a.enable(0);
+        a.enable(2);
+        a.enable(1);
+        verifyAll();
+        freeAll();
+    }
+
+    @Test
     void pinLongTermLeavesRemovableMemoryFirst() {
         fill(1, 3, 4096);
         long h = handles.get(1);
