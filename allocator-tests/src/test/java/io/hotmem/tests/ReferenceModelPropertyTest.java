@@ -6,6 +6,8 @@ import io.hotmem.MemoryStatus;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
+import io.hotmem.Pin;
+import io.hotmem.RelocationReport;
 import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
 import net.jqwik.api.Arbitraries;
@@ -17,6 +19,7 @@ import net.jqwik.api.Property;
 import net.jqwik.api.Provide;
 import net.jqwik.api.constraints.Size;
 
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.List;
@@ -25,15 +28,20 @@ import java.util.Map;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
- * Random sequences of allocate / free / write / read / node transitions against a plain reference model: every
- * read returns the last value written, placement rules hold, page counts match, refused operations change nothing.
+ * Random sequences of allocate, free, write, read, pin, unpin, pinLongTerm, plug, enable, disable, remap, drain,
+ * offline, unplug and addNode against a plain reference model: every read returns the last value written,
+ * placement rules hold (no non-movable block in a MOVABLE zone, nothing from a node that is not ENABLED), page
+ * counts match, pinned and non-movable allocations never move, and refused operations change nothing. A list of
+ * actions (shrinkable by jqwik) rather than jqwik's stateful ActionChain: the same model, simpler to read.
  */
 class ReferenceModelPropertyTest {
-    enum Kind { ALLOCATE, FREE, WRITE, READ, PLUG, ENABLE, DISABLE, UNPLUG }
+    enum Kind { ALLOCATE, FREE, WRITE, READ, PLUG, ENABLE, DISABLE, UNPLUG, PIN, UNPIN, PIN_LONG_TERM, REMAP, DRAIN,
+        OFFLINE, ADD_NODE }
 
     record Op(Kind kind, int a, int b, long c) { }
 
@@ -43,6 +51,7 @@ class ReferenceModelPropertyTest {
         final long size;
         final boolean movable;
         final Map<Long, Long> values = new HashMap<>();
+        final List<Pin> pins = new ArrayList<>();
 
         Alloc(long handle, long size, boolean movable) {
             this.handle = handle;
@@ -72,12 +81,14 @@ class ReferenceModelPropertyTest {
                 .node(NodeSpec.hotRemovable(32 * PAGE).startUnplugged())
                 .build()) {
             List<Alloc> live = new ArrayList<>();
-            NodeState[] states = {NodeState.ENABLED, NodeState.ENABLED, NodeState.UNPLUGGED};
+            List<NodeState> states = new ArrayList<>(List.of(NodeState.ENABLED, NodeState.ENABLED,
+                    NodeState.UNPLUGGED));
             for (Op op : ops) {
                 apply(a, op, live, states);
                 checkCounts(a, live, states);
             }
             for (Alloc x : live) {
+                x.pins.forEach(Pin::close);
                 a.free(x.handle);
             }
             a.checkInvariants();
@@ -89,8 +100,8 @@ class ReferenceModelPropertyTest {
         }
     }
 
-    private static void apply(PageAllocator a, Op op, List<Alloc> live, NodeState[] states) {
-        int node = op.b() % 3;
+    private static void apply(PageAllocator a, Op op, List<Alloc> live, List<NodeState> states) {
+        int node = op.b() % states.size();
         switch (op.kind()) {
             case ALLOCATE -> {
                 long size = 1 + (op.a() * 61L) % ((long) PAGE << MAX_ORDER);
@@ -106,7 +117,8 @@ class ReferenceModelPropertyTest {
                 }
                 assertNotEquals(PageAllocator.NULL_HANDLE, h);
                 int at = a.nodeOf(h);
-                assertEquals(NodeState.ENABLED, states[at], "allocated from node " + at + " in " + states[at]);
+                assertEquals(NodeState.ENABLED, states.get(at), "allocated from node " + at + " in "
+                        + states.get(at));
                 if (thisNode) {
                     assertEquals(node, at, "THISNODE allocation left its node");
                 }
@@ -125,7 +137,50 @@ class ReferenceModelPropertyTest {
             }
             case FREE -> {
                 if (!live.isEmpty()) {
-                    a.free(live.remove(op.a() % live.size()).handle);
+                    Alloc x = live.get(op.a() % live.size());
+                    if (x.pins.isEmpty()) {
+                        a.free(x.handle);
+                        live.remove(x);
+                    } else {
+                        String before = a.status().render();
+                        IllegalStateException e = assertThrows(IllegalStateException.class, () -> a.free(x.handle));
+                        assertTrue(e.getMessage().contains("pinned"), e.getMessage());
+                        assertEquals(before, a.status().render(), "refused free changed state");
+                    }
+                }
+            }
+            case PIN -> {
+                if (!live.isEmpty()) {
+                    Alloc x = live.get(op.a() % live.size());
+                    x.pins.add(a.pin(x.handle));
+                }
+            }
+            case UNPIN -> live.stream().filter(x -> !x.pins.isEmpty()).findFirst()
+                    .ifPresent(x -> x.pins.removeLast().close());
+            case PIN_LONG_TERM -> {
+                if (!live.isEmpty()) {
+                    Alloc x = live.get(op.a() % live.size());
+                    String before = a.status().render();
+                    try {
+                        Pin p = a.pinLongTerm(x.handle);
+                        x.pins.add(p);
+                        assertEquals(ZoneType.NORMAL, a.status().zone(a.zoneOf(x.handle)).type(),
+                                "a long-term pin leaves removable memory");
+                    } catch (AllocationFailedException e) {
+                        assertEquals(before, a.status().render(), "failed pinLongTerm changed state");
+                    } catch (IllegalStateException e) {
+                        // Pinned by this test already, in a MOVABLE zone: it cannot leave; nothing changes.
+                        assertFalse(x.pins.isEmpty(), e.getMessage());
+                        assertEquals(before, a.status().render(), "failed pinLongTerm changed state");
+                    }
+                }
+            }
+            case REMAP, DRAIN, OFFLINE -> relocate(a, op, live, states, node);
+            case ADD_NODE -> {
+                if (states.size() < 6) {
+                    int id = a.addNode(NodeSpec.hotRemovable(16 * PAGE));
+                    assertEquals(states.size(), id);
+                    states.add(NodeState.ENABLED);
                 }
             }
             case WRITE -> {
@@ -150,8 +205,57 @@ class ReferenceModelPropertyTest {
         }
     }
 
-    private static void transition(PageAllocator a, Kind kind, int node, List<Alloc> live, NodeState[] states) {
-        NodeState s = states[node];
+    /** remap / drain / offline with a zero deadline (one fast pass): what could move moved, the rest stayed. */
+    private static void relocate(PageAllocator a, Op op, List<Alloc> live, List<NodeState> states, int node) {
+        MemoryStatus before = a.status();
+        Map<Long, Integer> zoneBefore = new HashMap<>();
+        for (Alloc x : live) {
+            zoneBefore.put(x.handle, a.zoneOf(x.handle));
+        }
+        RelocationReport r;
+        int zone = -1;
+        try {
+            switch (op.kind()) {
+                case REMAP -> {
+                    zone = op.a() % (before.nodes().stream().mapToInt(n -> n.zones().size()).sum() + 2);
+                    r = a.remap(zone, Duration.ZERO);
+                }
+                case DRAIN -> r = a.drain(node, Duration.ZERO);
+                default -> r = a.offline(node, Duration.ZERO);
+            }
+        } catch (IllegalStateException | IllegalArgumentException e) {
+            assertEquals(before, a.status(), "refused " + op.kind() + " changed state: " + e.getMessage());
+            return;
+        }
+        for (Alloc x : live) {
+            int was = zoneBefore.get(x.handle);
+            int now = a.zoneOf(x.handle);
+            if (!x.pins.isEmpty()) {
+                assertEquals(was, now, "a pinned allocation moved");
+            }
+            if (!x.movable) {
+                assertEquals(was, now, "a non-movable allocation moved");
+            }
+        }
+        if (op.kind() == Kind.OFFLINE) {
+            states.set(node, r.complete() ? NodeState.UNPLUGGED : before.node(node).state());
+        }
+        if (r.complete()) {
+            for (Alloc x : live) {
+                int now = a.zoneOf(x.handle);
+                if (zone >= 0) {
+                    assertTrue(now != zone, "remap left 0x" + Long.toHexString(x.handle) + " in zone " + zone);
+                } else {
+                    assertTrue(a.nodeOf(x.handle) != node, op.kind() + " left an allocation on node " + node);
+                }
+            }
+        } else {
+            assertFalse(r.failures().isEmpty(), "incomplete without a reason: " + r);
+        }
+    }
+
+    private static void transition(PageAllocator a, Kind kind, int node, List<Alloc> live, List<NodeState> states) {
+        NodeState s = states.get(node);
         long liveOnNode = live.stream().filter(x -> a.nodeOf(x.handle) == node).count();
         boolean legal = switch (kind) {
             case PLUG -> s == NodeState.UNPLUGGED;
@@ -172,11 +276,11 @@ class ReferenceModelPropertyTest {
             if (!legal) {
                 fail(kind + " of node " + node + " in state " + s + " with " + liveOnNode + " live was accepted");
             }
-            states[node] = switch (kind) {
+            states.set(node, switch (kind) {
                 case PLUG, DISABLE -> NodeState.DISABLED;
                 case ENABLE -> NodeState.ENABLED;
                 default -> NodeState.UNPLUGGED;
-            };
+            });
         } catch (IllegalStateException e) {
             assertFalse(legal, kind + " of node " + node + " refused: " + e.getMessage());
             assertTrue(e.getMessage().contains("node " + node), e.getMessage());
@@ -184,7 +288,7 @@ class ReferenceModelPropertyTest {
         }
     }
 
-    private static void checkCounts(PageAllocator a, List<Alloc> live, NodeState[] states) {
+    private static void checkCounts(PageAllocator a, List<Alloc> live, List<NodeState> states) {
         MemoryStatus st = a.status();
         Map<Integer, Long> pagesByZone = new HashMap<>();
         for (Alloc x : live) {
@@ -193,7 +297,7 @@ class ReferenceModelPropertyTest {
             pagesByZone.merge(a.zoneOf(x.handle), block, Long::sum);
         }
         for (var n : st.nodes()) {
-            assertEquals(states[n.id()], n.state(), "state of node " + n.id());
+            assertEquals(states.get(n.id()), n.state(), "state of node " + n.id());
             assertEquals(n.state() == NodeState.UNPLUGGED, n.zones().isEmpty());
             for (ZoneStatus z : n.zones()) {
                 assertEquals(z.presentPages(), z.freePages() + z.activePages(), z.toString());
