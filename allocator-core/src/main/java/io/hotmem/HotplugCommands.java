@@ -3,6 +3,8 @@ package io.hotmem;
 import java.time.Duration;
 import java.util.Locale;
 import java.util.Objects;
+import java.util.function.BiFunction;
+import java.util.function.IntConsumer;
 
 /**
  * The original {@code /proc/memhotplug} command interface over a {@link PageAllocator}: one line in, the text a
@@ -75,42 +77,14 @@ public final class HotplugCommands {
                     arity(w, 1, 1, line);
                     yield allocator.status().render();
                 }
-                case "plug" -> {
-                    arity(w, 2, 2, line);
-                    int n = number(w[1], line);
-                    allocator.plug(n);
-                    yield "node " + n + " plugged (disabled)\n";
-                }
-                case "enable" -> {
-                    arity(w, 2, 2, line);
-                    int n = number(w[1], line);
-                    allocator.enable(n);
-                    yield "node " + n + " enabled\n";
-                }
-                case "disable" -> {
-                    arity(w, 2, 2, line);
-                    int n = number(w[1], line);
-                    allocator.disable(n);
-                    yield "node " + n + " disabled\n";
-                }
-                case "unplug" -> {
-                    arity(w, 2, 2, line);
-                    int n = number(w[1], line);
-                    allocator.unplug(n);
-                    yield "node " + n + " unplugged: its memory went back to the operating system\n";
-                }
-                case "remap" -> {
-                    arity(w, 2, 3, line);
-                    yield report(allocator.remap(number(w[1], line), deadline(w, line)));
-                }
-                case "drain" -> {
-                    arity(w, 2, 3, line);
-                    yield report(allocator.drain(number(w[1], line), deadline(w, line)));
-                }
-                case "offline" -> {
-                    arity(w, 2, 3, line);
-                    yield report(allocator.offline(number(w[1], line), deadline(w, line)));
-                }
+                case "plug" -> transition(w, line, allocator::plug, "plugged (disabled)");
+                case "enable" -> transition(w, line, allocator::enable, "enabled");
+                case "disable" -> transition(w, line, allocator::disable, "disabled");
+                case "unplug" -> transition(w, line, allocator::unplug,
+                        "unplugged: its memory went back to the operating system");
+                case "remap" -> relocation(w, line, allocator::remap);
+                case "drain" -> relocation(w, line, allocator::drain);
+                case "offline" -> relocation(w, line, allocator::offline);
                 default -> throw malformed("unknown command '" + w[0] + "'", line);
             };
         } catch (IllegalArgumentException | IllegalStateException e) {
@@ -118,6 +92,20 @@ public final class HotplugCommands {
         } catch (RuntimeException e) {
             throw new IllegalStateException("'" + line.strip() + "' failed: " + e, e);
         }
+    }
+
+    /** {@code verb N}: runs {@code op} on node N and says it is {@code done}. */
+    private static String transition(String[] w, String line, IntConsumer op, String done) {
+        arity(w, 2, 2, line);
+        int n = number(w[1], line);
+        op.accept(n);
+        return "node " + n + " " + done + "\n";
+    }
+
+    /** {@code verb N [seconds]}: runs a relocation on node or zone N and renders its report. */
+    private static String relocation(String[] w, String line, BiFunction<Integer, Duration, RelocationReport> op) {
+        arity(w, 2, 3, line);
+        return report(op.apply(number(w[1], line), deadline(w, line)));
     }
 
     /** Renders a relocation report: the summary line, then the straggling handles one per line. */

@@ -1,7 +1,6 @@
 package io.hotmem.tests;
 
 import io.hotmem.AllocFlags;
-import io.hotmem.MemoryStatus;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
@@ -75,15 +74,7 @@ class ConcurrentAllocationStressTest {
             Thread checker = Thread.ofPlatform().name("checker").start(() -> {
                 try {
                     while (!stop.get()) {
-                        MemoryStatus st = a.status();
-                        for (var n : st.nodes()) {
-                            for (ZoneStatus z : n.zones()) {
-                                if (z.freePages() + z.activePages() != z.presentPages()) {
-                                    throw new AssertionError("snapshot broke free + active == present: " + z);
-                                }
-                            }
-                        }
-                        a.checkInvariants();
+                        Snapshots.check(a);
                         Thread.sleep(1);
                     }
                 } catch (Throwable e) {

@@ -91,14 +91,7 @@ class RelocationStressTest {
         threads.add(Thread.ofPlatform().name("checker").start(() -> {
             try {
                 while (!stop.get()) {
-                    for (var n : a.status().nodes()) {
-                        for (ZoneStatus z : n.zones()) {
-                            if (z.freePages() + z.activePages() != z.presentPages()) {
-                                throw new AssertionError("free + active != present: " + z);
-                            }
-                        }
-                    }
-                    a.checkInvariants();
+                    Snapshots.check(a);
                     Thread.sleep(2);
                 }
             } catch (Throwable e) {

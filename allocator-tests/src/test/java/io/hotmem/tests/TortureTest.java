@@ -417,17 +417,7 @@ class TortureTest {
 
     private void checker(PageAllocator a) {
         while (!stop.get()) {
-            for (var n : a.status().nodes()) {
-                for (ZoneStatus z : n.zones()) {
-                    if (z.freePages() + z.activePages() != z.presentPages()) {
-                        throw new AssertionError("free + active != present: " + z);
-                    }
-                }
-                if (n.state() == NodeState.UNPLUGGED && !n.zones().isEmpty()) {
-                    throw new AssertionError("unplugged node with zones: " + n);
-                }
-            }
-            a.checkInvariants();
+            Snapshots.check(a);
             sleepMillis(2);
         }
     }
