@@ -10,7 +10,11 @@ public class AllocationFailedException extends RuntimeException {
     @Serial
     private static final long serialVersionUID = 1L;
 
-    /** @param message the request and the zones tried */
+    /**
+     * Creates the exception.
+     *
+     * @param message the request and the zones tried
+     */
     public AllocationFailedException(String message) {
         super(message);
     }

@@ -47,7 +47,11 @@ public final class HotplugCommands {
 
     private final PageAllocator allocator;
 
-    /** @param allocator the allocator the commands act on */
+    /**
+     * Creates the command interface of one allocator.
+     *
+     * @param allocator the allocator the commands act on
+     */
     public HotplugCommands(PageAllocator allocator) {
         this.allocator = Objects.requireNonNull(allocator, "allocator");
     }

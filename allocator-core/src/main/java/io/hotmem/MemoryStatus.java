@@ -42,6 +42,8 @@ public record MemoryStatus(List<NodeStatus> nodes) {
     }
 
     /**
+     * Finds one node in this snapshot.
+     *
      * @param id a node id
      * @return that node's status
      * @throws IllegalArgumentException if there is no such node
@@ -54,6 +56,8 @@ public record MemoryStatus(List<NodeStatus> nodes) {
     }
 
     /**
+     * Finds one zone in this snapshot.
+     *
      * @param id a zone id
      * @return that zone's status
      * @throws IllegalArgumentException if no plugged node has that zone

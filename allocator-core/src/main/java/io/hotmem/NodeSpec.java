@@ -62,32 +62,56 @@ public final class NodeSpec {
         return new NodeSpec(bytes, false, movableBytes, initialState);
     }
 
-    /** @return a spec whose node starts UNPLUGGED (no memory until {@code plug}) */
+    /**
+     * Returns a spec whose node starts UNPLUGGED (no memory until {@code plug}).
+     *
+     * @return a spec whose node starts UNPLUGGED (no memory until {@code plug})
+     */
     public NodeSpec startUnplugged() {
         return new NodeSpec(bytes, hotRemovable, movableBytes, NodeState.UNPLUGGED);
     }
 
-    /** @return a spec whose node starts plugged but DISABLED (no allocation until {@code enable}) */
+    /**
+     * Returns a spec whose node starts plugged but DISABLED (no allocation until {@code enable}).
+     *
+     * @return a spec whose node starts plugged but DISABLED (no allocation until {@code enable})
+     */
     public NodeSpec startDisabled() {
         return new NodeSpec(bytes, hotRemovable, movableBytes, NodeState.DISABLED);
     }
 
-    /** @return the node size in bytes */
+    /**
+     * Returns the node size in bytes.
+     *
+     * @return the node size in bytes
+     */
     public long bytes() {
         return bytes;
     }
 
-    /** @return true for a hot-removable node */
+    /**
+     * Returns true for a hot-removable node.
+     *
+     * @return true for a hot-removable node
+     */
     public boolean hotRemovable() {
         return hotRemovable;
     }
 
-    /** @return the MOVABLE zone's size in bytes (the whole node when hot-removable, 0 when there is none) */
+    /**
+     * Returns the MOVABLE zone's size in bytes (the whole node when hot-removable, 0 when there is none).
+     *
+     * @return the MOVABLE zone's size in bytes (the whole node when hot-removable, 0 when there is none)
+     */
     public long movableBytes() {
         return movableBytes;
     }
 
-    /** @return the state the node starts in */
+    /**
+     * Returns the state the node starts in.
+     *
+     * @return the state the node starts in
+     */
     public NodeState initialState() {
         return initialState;
     }

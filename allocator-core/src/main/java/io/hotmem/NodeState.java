@@ -9,7 +9,11 @@ public enum NodeState {
     /** Plugged and serving allocations. */
     ENABLED;
 
-    /** @return the lower-case name used by the status view and the commands */
+    /**
+     * Returns the lower-case name used by the status view and the commands.
+     *
+     * @return the lower-case name used by the status view and the commands
+     */
     public String label() {
         return name().toLowerCase(java.util.Locale.ROOT);
     }

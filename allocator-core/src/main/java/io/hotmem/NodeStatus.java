@@ -17,7 +17,11 @@ public record NodeStatus(int id, NodeState state, boolean hotRemovable, List<Zon
         zones = List.copyOf(zones);
     }
 
-    /** @return the node's header line, e.g. {@code Node 1 disabled hotremovable} */
+    /**
+     * Returns the node's header line, e.g. {@code Node 1 disabled hotremovable}.
+     *
+     * @return the node's header line, e.g. {@code Node 1 disabled hotremovable}
+     */
     public String header() {
         return "Node " + id + " " + state.label() + " " + (hotRemovable ? "hotremovable" : "nonhotremovable");
     }

@@ -46,7 +46,11 @@ public interface PageAllocator extends AutoCloseable {
     /** Never a handle: what {@code tryAllocate} returns when it cannot allocate. */
     long NULL_HANDLE = 0L;
 
-    /** @return a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing */
+    /**
+     * Returns a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing.
+     *
+     * @return a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing
+     */
     static Builder builder() {
         return new Builder();
     }
@@ -100,22 +104,44 @@ public interface PageAllocator extends AutoCloseable {
     // ---------------------------------------------------------------------------------------------------------
     // Facts about an allocation
 
-    /** @param handle a live handle @return the bytes requested for it */
+    /**
+     * Returns the bytes requested for it.
+     *
+     * @param handle a live handle
+     * @return the bytes requested for it
+     */
     long sizeOf(long handle);
 
-    /** @param handle a live handle @return the node it is on now (it may move if movable) */
+    /**
+     * Returns the node it is on now (it may move if movable).
+     *
+     * @param handle a live handle
+     * @return the node it is on now (it may move if movable)
+     */
     int nodeOf(long handle);
 
-    /** @param handle a live handle @return the zone it is in now (it may move if movable) */
+    /**
+     * Returns the zone it is in now (it may move if movable).
+     *
+     * @param handle a live handle
+     * @return the zone it is in now (it may move if movable)
+     */
     int zoneOf(long handle);
 
-    /** @param handle a live handle @return whether it was allocated with {@link AllocFlags#HOTREMOVABLE} */
+    /**
+     * Returns whether it was allocated with {@link AllocFlags#HOTREMOVABLE}.
+     *
+     * @param handle a live handle
+     * @return whether it was allocated with {@link AllocFlags#HOTREMOVABLE}
+     */
     boolean isMovable(long handle);
 
     // ---------------------------------------------------------------------------------------------------------
     // Access through the handle
 
     /**
+     * Reads a long through the handle (optimistic: no lock, no write to shared memory).
+     *
      * @param handle a live handle
      * @param offset byte offset, {@code [offset, offset + 8)} inside the allocation
      * @return the long at {@code offset} (native byte order)
@@ -123,6 +149,8 @@ public interface PageAllocator extends AutoCloseable {
     long getLong(long handle, long offset);
 
     /**
+     * Writes a long through the handle (pins the allocation for the store).
+     *
      * @param handle a live handle
      * @param offset byte offset, {@code [offset, offset + 8)} inside the allocation
      * @param value  the long to store (native byte order)
@@ -130,6 +158,8 @@ public interface PageAllocator extends AutoCloseable {
     void setLong(long handle, long offset, long value);
 
     /**
+     * Reads an int through the handle.
+     *
      * @param handle a live handle
      * @param offset byte offset, {@code [offset, offset + 4)} inside the allocation
      * @return the int at {@code offset}
@@ -137,6 +167,8 @@ public interface PageAllocator extends AutoCloseable {
     int getInt(long handle, long offset);
 
     /**
+     * Writes an int through the handle.
+     *
      * @param handle a live handle
      * @param offset byte offset, {@code [offset, offset + 4)} inside the allocation
      * @param value  the int to store
@@ -144,6 +176,8 @@ public interface PageAllocator extends AutoCloseable {
     void setInt(long handle, long offset, int value);
 
     /**
+     * Reads a byte through the handle.
+     *
      * @param handle a live handle
      * @param offset byte offset inside the allocation
      * @return the byte at {@code offset}
@@ -151,6 +185,8 @@ public interface PageAllocator extends AutoCloseable {
     byte getByte(long handle, long offset);
 
     /**
+     * Writes a byte through the handle.
+     *
      * @param handle a live handle
      * @param offset byte offset inside the allocation
      * @param value  the byte to store
@@ -244,10 +280,18 @@ public interface PageAllocator extends AutoCloseable {
      */
     int addNode(NodeSpec spec);
 
-    /** @return the number of nodes (ids are {@code 0 .. nodeCount() - 1}) */
+    /**
+     * Returns the number of nodes (ids are {@code 0 .. nodeCount() - 1}).
+     *
+     * @return the number of nodes (ids are {@code 0 .. nodeCount() - 1})
+     */
     int nodeCount();
 
-    /** @return a snapshot of every node and zone */
+    /**
+     * Returns a snapshot of every node and zone.
+     *
+     * @return a snapshot of every node and zone
+     */
     MemoryStatus status();
 
     /**
@@ -321,25 +365,49 @@ public interface PageAllocator extends AutoCloseable {
      */
     Pin pinLongTerm(long handle);
 
-    /** @param listener told about node transitions, from now on */
+    /**
+     * Adds a listener of node transitions and relocation progress.
+     *
+     * @param listener told about node transitions, from now on
+     */
     void addListener(HotplugListener listener);
 
-    /** @param listener no longer told */
+    /**
+     * Removes a listener added before (nothing happens if it was not).
+     *
+     * @param listener no longer told
+     */
     void removeListener(HotplugListener listener);
 
     // ---------------------------------------------------------------------------------------------------------
     // Configuration
 
-    /** @return the allocator's name */
+    /**
+     * Returns the allocator's name.
+     *
+     * @return the allocator's name
+     */
     String name();
 
-    /** @return the page size in bytes */
+    /**
+     * Returns the page size in bytes.
+     *
+     * @return the page size in bytes
+     */
     int pageSize();
 
-    /** @return the largest block order */
+    /**
+     * Returns the largest block order.
+     *
+     * @return the largest block order
+     */
     int maxOrder();
 
-    /** @return the largest allocation in bytes: {@code pageSize() << maxOrder()} */
+    /**
+     * Returns the largest allocation in bytes: {@code pageSize() << maxOrder()}.
+     *
+     * @return the largest allocation in bytes: {@code pageSize() << maxOrder()}
+     */
     long maxAllocationBytes();
 
     /**
@@ -361,7 +429,12 @@ public interface PageAllocator extends AutoCloseable {
         Builder() {
         }
 
-        /** @param name the allocator's name (non-blank) @return this */
+        /**
+         * Returns this.
+         *
+         * @param name the allocator's name (non-blank)
+         * @return this
+         */
         public Builder name(String name) {
             Objects.requireNonNull(name, "name");
             if (name.isBlank()) {
@@ -371,7 +444,12 @@ public interface PageAllocator extends AutoCloseable {
             return this;
         }
 
-        /** @param pageSize a power of two from 4096 to 65536 @return this */
+        /**
+         * Returns this.
+         *
+         * @param pageSize a power of two from 4096 to 65536
+         * @return this
+         */
         public Builder pageSize(int pageSize) {
             if (pageSize < 4096 || pageSize > 65536 || Integer.bitCount(pageSize) != 1) {
                 throw new IllegalArgumentException(
@@ -381,7 +459,12 @@ public interface PageAllocator extends AutoCloseable {
             return this;
         }
 
-        /** @param maxOrder largest block order, 0 to 20 @return this */
+        /**
+         * Returns this.
+         *
+         * @param maxOrder largest block order, 0 to 20
+         * @return this
+         */
         public Builder maxOrder(int maxOrder) {
             if (maxOrder < 0 || maxOrder > 20) {
                 throw new IllegalArgumentException("maxOrder " + maxOrder + " must be from 0 to 20");
@@ -390,13 +473,20 @@ public interface PageAllocator extends AutoCloseable {
             return this;
         }
 
-        /** @param backing where node memory comes from @return this */
+        /**
+         * Returns this.
+         *
+         * @param backing where node memory comes from
+         * @return this
+         */
         public Builder backing(MemoryBacking backing) {
             this.backing = Objects.requireNonNull(backing, "backing");
             return this;
         }
 
         /**
+         * Asks for (or not) the JMX view of the allocator.
+         *
          * @param jmx whether to register a {@link PageAllocatorMXBean} as
          *            {@code io.hotmem:type=PageAllocator,name=<name>} (unregistered on close)
          * @return this
@@ -406,13 +496,20 @@ public interface PageAllocator extends AutoCloseable {
             return this;
         }
 
-        /** @param spec the next node (ids follow the order of these calls) @return this */
+        /**
+         * Returns this.
+         *
+         * @param spec the next node (ids follow the order of these calls)
+         * @return this
+         */
         public Builder node(NodeSpec spec) {
             nodes.add(Objects.requireNonNull(spec, "spec"));
             return this;
         }
 
         /**
+         * Builds the allocator: maps the memory of every node that does not start unplugged.
+         *
          * @return the allocator, with every node in its initial state
          * @throws IllegalArgumentException if a node's sizes are not multiples of the page size
          * @throws IllegalStateException if a node's memory cannot be had, or JMX is asked for and an MBean of the

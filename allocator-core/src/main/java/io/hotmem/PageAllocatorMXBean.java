@@ -10,33 +10,84 @@ import java.util.List;
  */
 public interface PageAllocatorMXBean {
 
-    /** @return the status view, as {@link MemoryStatus#render()} */
+    /**
+     * Returns the status view, as {@link MemoryStatus#render()}.
+     *
+     * @return the status view, as {@link MemoryStatus#render()}
+     */
     String getStatus();
 
-    /** @return every node with its state and zone counts */
+    /**
+     * Returns every node with its state and zone counts.
+     *
+     * @return every node with its state and zone counts
+     */
     List<NodeStatus> getNodes();
 
-    /** @param node a node id @return a confirmation */
+    /**
+     * Returns a confirmation.
+     *
+     * @param node a node id
+     * @return a confirmation
+     */
     String plug(int node);
 
-    /** @param node a node id @return a confirmation */
+    /**
+     * Returns a confirmation.
+     *
+     * @param node a node id
+     * @return a confirmation
+     */
     String enable(int node);
 
-    /** @param node a node id @return a confirmation */
+    /**
+     * Returns a confirmation.
+     *
+     * @param node a node id
+     * @return a confirmation
+     */
     String disable(int node);
 
-    /** @param node a node id @return a confirmation */
+    /**
+     * Returns a confirmation.
+     *
+     * @param node a node id
+     * @return a confirmation
+     */
     String unplug(int node);
 
-    /** @param zone a zone id @param timeoutMillis deadline @return the relocation report */
+    /**
+     * Returns the relocation report.
+     *
+     * @param zone a zone id
+     * @param timeoutMillis deadline
+     * @return the relocation report
+     */
     String remap(int zone, long timeoutMillis);
 
-    /** @param node a DISABLED node @param timeoutMillis deadline @return the relocation report */
+    /**
+     * Returns the relocation report.
+     *
+     * @param node a DISABLED node
+     * @param timeoutMillis deadline
+     * @return the relocation report
+     */
     String drain(int node, long timeoutMillis);
 
-    /** @param node a hot-removable node @param timeoutMillis deadline @return the relocation report */
+    /**
+     * Returns the relocation report.
+     *
+     * @param node a hot-removable node
+     * @param timeoutMillis deadline
+     * @return the relocation report
+     */
     String offline(int node, long timeoutMillis);
 
-    /** @param command a {@link HotplugCommands} line @return its output */
+    /**
+     * Returns its output.
+     *
+     * @param command a {@link HotplugCommands} line
+     * @return its output
+     */
     String execute(String command);
 }

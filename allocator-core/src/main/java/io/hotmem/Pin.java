@@ -10,7 +10,11 @@ import java.lang.foreign.MemorySegment;
  */
 public interface Pin extends AutoCloseable {
 
-    /** @return the pinned handle */
+    /**
+     * Returns the pinned handle.
+     *
+     * @return the pinned handle
+     */
     long handle();
 
     /**

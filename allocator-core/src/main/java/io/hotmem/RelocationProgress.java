@@ -12,7 +12,11 @@ package io.hotmem;
  */
 public record RelocationProgress(String operation, int pass, long movedBlocks, long movedBytes, long totalBytes) {
 
-    /** @return e.g. {@code drain node 1: 120.0 MiB of 256.0 MiB moved (46%), pass 0} */
+    /**
+     * Returns e.g. {@code drain node 1: 120.0 MiB of 256.0 MiB moved (46%), pass 0}.
+     *
+     * @return e.g. {@code drain node 1: 120.0 MiB of 256.0 MiB moved (46%), pass 0}
+     */
     @Override
     public String toString() {
         long percent = totalBytes == 0 ? 100 : Math.min(100, movedBytes * 100 / totalBytes);

@@ -44,12 +44,20 @@ public record RelocationReport(String operation, boolean complete, long moved, l
         failures = failures.isEmpty() ? Map.of() : Map.copyOf(new EnumMap<>(failures));
     }
 
-    /** @return the handles of the blocks still pinned at the end */
+    /**
+     * Returns the handles of the blocks still pinned at the end.
+     *
+     * @return the handles of the blocks still pinned at the end
+     */
     public List<Long> pinnedHandles() {
         return stragglers.stream().map(Straggler::handle).toList();
     }
 
-    /** @return one readable line, e.g. {@code drain node 1: complete, moved 120 blocks (480 KiB) in 3 ms} */
+    /**
+     * Returns one readable line, e.g. {@code drain node 1: complete, moved 120 blocks (480 KiB) in 3 ms}.
+     *
+     * @return one readable line, e.g. {@code drain node 1: complete, moved 120 blocks (480 KiB) in 3 ms}
+     */
     @Override
     public String toString() {
         StringBuilder sb = new StringBuilder(operation).append(": ").append(complete ? "complete" : "incomplete")

@@ -10,7 +10,11 @@ public class StaleHandleException extends IllegalStateException {
     @Serial
     private static final long serialVersionUID = 1L;
 
-    /** @param message what is wrong with which handle */
+    /**
+     * Creates the exception.
+     *
+     * @param message what is wrong with which handle
+     */
     public StaleHandleException(String message) {
         super(message);
     }

@@ -12,7 +12,11 @@ package io.hotmem;
  */
 public record ZoneStatus(int id, ZoneType type, long freePages, long activePages, long presentPages) {
 
-    /** @return the zone's line in the status view, e.g. {@code Movable[1]: free 336, active 9287, present 83968} */
+    /**
+     * Returns the zone's line in the status view, e.g. {@code Movable[1]: free 336, active 9287, present 83968}.
+     *
+     * @return the zone's line in the status view, e.g. {@code Movable[1]: free 336, active 9287, present 83968}
+     */
     public String render() {
         return type.label() + "[" + id + "]: free " + freePages + ", active " + activePages
                 + ", present " + presentPages;

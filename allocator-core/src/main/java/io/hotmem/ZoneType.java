@@ -13,7 +13,11 @@ public enum ZoneType {
         this.label = label;
     }
 
-    /** @return the name used by the status view: {@code Normal} or {@code Movable} */
+    /**
+     * Returns the name used by the status view: {@code Normal} or {@code Movable}.
+     *
+     * @return the name used by the status view: {@code Normal} or {@code Movable}
+     */
     public String label() {
         return label;
     }
