@@ -110,7 +110,6 @@ final class HandleTable {
     private int[] freeSlots = new int[1024];
     private int freeSlotCount;
     private int nextUnused;
-    private int liveSlots;
 
     HandleTable() {
         this.tag = (TAGS.getAndIncrement() % TAG_MASK) + 1;
@@ -274,10 +273,6 @@ final class HandleTable {
         return c[base + SIZE];
     }
 
-    static int lpFlags(long[] c, int base) {
-        return (int) c[base + FLAGS];
-    }
-
     // ------------------------------------------------------------------------------------------------ slots
 
     /**
@@ -302,7 +297,6 @@ final class HandleTable {
         } else {
             return -1;
         }
-        liveSlots++;
         return slot;
     }
 
@@ -312,11 +306,6 @@ final class HandleTable {
             freeSlots = java.util.Arrays.copyOf(freeSlots, freeSlots.length * 2);
         }
         freeSlots[freeSlotCount++] = slot;
-        liveSlots--;
-    }
-
-    synchronized int liveSlots() {
-        return liveSlots;
     }
 
     long[] chunkOfSlot(int slot) {

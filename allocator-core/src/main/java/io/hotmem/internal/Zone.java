@@ -236,6 +236,10 @@ final class Zone {
      */
     int freeLocked(int page) {
         assert lock.isHeldByCurrentThread();
+        if (info == null) {
+            // Only a free racing with close() gets here: the allocator's memory is gone already.
+            throw new IllegalStateException(label() + " of node " + node.id + " is unplugged");
+        }
         int head = info[page] & 0xFF;
         if ((head & USED_HEAD) == 0) {
             throw new IllegalStateException(label() + ": page " + page + " is not an allocated block head");
