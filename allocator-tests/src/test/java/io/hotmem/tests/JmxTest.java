@@ -8,7 +8,13 @@ import org.junit.jupiter.api.Test;
 
 import javax.management.JMX;
 import javax.management.MBeanServer;
+import javax.management.MBeanServerConnection;
 import javax.management.ObjectName;
+import javax.management.remote.JMXConnector;
+import javax.management.remote.JMXConnectorFactory;
+import javax.management.remote.JMXConnectorServer;
+import javax.management.remote.JMXConnectorServerFactory;
+import javax.management.remote.JMXServiceURL;
 import javax.management.openmbean.CompositeData;
 import java.lang.management.ManagementFactory;
 
@@ -61,6 +67,33 @@ class JmxTest {
             a.free(h);
         }
         assertFalse(SERVER.isRegistered(name), "unregistered on close");
+    }
+
+    /** Through a JMX connector on loopback, as another process (JConsole, jmxterm) would use it. */
+    @Test
+    void remoteClientThroughAConnector() throws Exception {
+        JMXConnectorServer server = JMXConnectorServerFactory.newJMXConnectorServer(
+                new JMXServiceURL("service:jmx:rmi://127.0.0.1"), null, SERVER);
+        server.start();
+        try (PageAllocator a = PageAllocator.builder().name("jmx-remote").jmx(true)
+                .node(NodeSpec.fixed(4L << 20))
+                .node(NodeSpec.hotRemovable(4L << 20))
+                .build();
+             JMXConnector client = JMXConnectorFactory.connect(server.getAddress())) {
+            MBeanServerConnection remote = client.getMBeanServerConnection();
+            ObjectName name = new ObjectName("io.hotmem:type=PageAllocator,name=jmx-remote");
+            long h = a.allocate(4096, AllocFlags.HOTREMOVABLE, 1);
+            assertTrue(((String) remote.getAttribute(name, "Status")).contains("Movable[1]: free 1023, active 1"));
+            PageAllocatorMXBean proxy = JMX.newMXBeanProxy(remote, name, PageAllocatorMXBean.class);
+            assertEquals("node 1 disabled\n", proxy.disable(1));
+            assertTrue(proxy.drain(1, 5000).startsWith("drain node 1: complete, moved 1 block"));
+            assertEquals("DISABLED", ((CompositeData[]) remote.getAttribute(name, "Nodes"))[1].get("state"));
+            IllegalStateException e = assertThrows(IllegalStateException.class, () -> proxy.enable(0));
+            assertTrue(e.getMessage().contains("node 0"), e.getMessage());
+            a.free(h);
+        } finally {
+            server.stop();
+        }
     }
 
     @Test
