@@ -199,8 +199,14 @@ final class Relocator {
             return Outcome.BUSY;
         }
         // Frozen: pins == 0 and no pin, free or other move can start; the old copy does not change.
-        MemorySegment.copy(src.memory, src.byteOffset(page), dst.memory, dst.byteOffset(dstPage),
-                HandleTable.lpSize(c, base));
+        try {
+            MemorySegment.copy(src.memory, src.byteOffset(page), dst.memory, dst.byteOffset(dstPage),
+                    HandleTable.lpSize(c, base));
+        } catch (RuntimeException | Error e) {
+            // Only a close() racing an unlocked move (pinLongTerm) gets here; never leave the entry frozen.
+            HandleTable.soState(c, base, frozen);
+            throw e;
+        }
         HandleTable.soLocation(c, base, HandleTable.location(dst.id, dstPage));
         HandleTable.soState(c, base, nextVersion(frozen));
         progress.pinnedSince.remove(slot);
