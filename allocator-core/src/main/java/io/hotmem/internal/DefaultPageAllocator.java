@@ -55,6 +55,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 public final class DefaultPageAllocator implements PageAllocator {
     /** Optimistic attempts before a read falls back to pinning. */
     private static final int OPTIMISTIC_TRIES = 4;
+    /** A drain with no preferred target node: replacement blocks go by distance from the drained node. */
+    private static final int NO_TARGET = -1;
     private static final System.Logger LOG = System.getLogger("io.hotmem");
 
     private final String name;
@@ -818,17 +820,24 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     @Override
     public RelocationReport drain(int node, Duration timeout) {
-        return drain(node, -1, timeout);
+        return drainTo(node, NO_TARGET, timeout);
     }
 
     @Override
     public RelocationReport drain(int node, int targetNode, Duration timeout) {
+        if (targetNode < 0) {
+            throw new IllegalArgumentException("drain node " + node + ": unknown target node " + targetNode);
+        }
+        return drainTo(node, targetNode, timeout);
+    }
+
+    private RelocationReport drainTo(int node, int targetNode, Duration timeout) {
         long start = System.nanoTime();
         long deadline = deadline(start, timeout);
         control.lock();
         try {
             Node n = nodeLocked(node);
-            if (targetNode != -1) {
+            if (targetNode != NO_TARGET) {
                 nodeLocked(targetNode);
                 if (targetNode == node) {
                     throw new IllegalArgumentException("drain node " + node + ": the target node " + targetNode
@@ -925,7 +934,7 @@ public final class DefaultPageAllocator implements PageAllocator {
                     return r;
                 }
             }
-            RelocationReport drained = drainLocked(n, -1, start, deadline);
+            RelocationReport drained = drainLocked(n, NO_TARGET, start, deadline);
             if (!drained.complete()) {
                 cancelOfflineLocked(n, previous);
                 return new RelocationReport("offline node " + node, false, drained.moved(), drained.movedBytes(),

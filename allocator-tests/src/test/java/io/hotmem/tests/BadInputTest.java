@@ -162,6 +162,7 @@ class BadInputTest {
         rejects(IllegalStateException.class, "node 2", () -> a.drain(2, t));
         rejects(IllegalArgumentException.class, "node 5", () -> a.drain(5, t));
         rejects(IllegalArgumentException.class, "node 9", () -> a.drain(1, 9, t));
+        rejects(IllegalArgumentException.class, "target node -1", () -> a.drain(1, -1, t));
         rejects(IllegalArgumentException.class, "zone 17", () -> a.remap(17, t));
         rejects(IllegalArgumentException.class, "zone -1", () -> a.remap(-1, t));
         rejects(IllegalStateException.class, "zone 2", () -> a.remap(2, t)); // node 2 unplugged
