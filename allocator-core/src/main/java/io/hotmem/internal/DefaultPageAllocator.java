@@ -280,13 +280,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         }
         // The slot is ours now: no mover can freeze a FREE entry, so the location is stable.
         long loc = HandleTable.lpLocation(c, base);
-        Zone z = zones[HandleTable.zoneOfLocation(loc)];
-        z.lock.lock();
-        try {
-            z.freeLocked((int) HandleTable.pageOfLocation(loc));
-        } finally {
-            z.lock.unlock();
-        }
+        zones[HandleTable.zoneOfLocation(loc)].free((int) HandleTable.pageOfLocation(loc));
         table.releaseSlot(HandleTable.slotOf(handle));
     }
 
@@ -929,7 +923,7 @@ public final class DefaultPageAllocator implements PageAllocator {
                     LOG.log(System.Logger.Level.WARNING, name + ": offline of node " + node + " vetoed by " + l, e);
                     cancelOfflineLocked(n, previous);
                     RelocationReport r = new RelocationReport("offline node " + node, false, 0, 0,
-                            liveBlocks(n), List.of(), Map.of(FailureReason.VETOED, 1),
+                            Zone.liveBlocks(List.of(n.zones)), List.of(), Map.of(FailureReason.VETOED, 1),
                             Duration.ofNanos(System.nanoTime() - start));
                     return r;
                 }
@@ -955,19 +949,6 @@ public final class DefaultPageAllocator implements PageAllocator {
             setStateLocked(n, NodeState.ENABLED);
         }
         notifyListeners(n.id, HotplugListener::onCancelOffline, "onCancelOffline");
-    }
-
-    private static int liveBlocks(Node n) {
-        int live = 0;
-        for (Zone z : n.zones) {
-            z.lock.lock();
-            try {
-                live += z.liveBlocksLocked();
-            } finally {
-                z.lock.unlock();
-            }
-        }
-        return live;
     }
 
     private void logReport(RelocationReport r) {

@@ -163,7 +163,7 @@ final class Relocator {
             if (b.outcomes[i] == Outcome.MOVED) {
                 b.toFree[freeCount++] = b.heads[i];
             } else {
-                freeBlock(b.dst[i], b.dstPages[i]);
+                b.dst[i].free(b.dstPages[i]);
             }
         }
         if (freeCount > 0) {
@@ -251,15 +251,6 @@ final class Relocator {
     /** The state after a completed move: same generation, version + 1, no pins, not MOVING. */
     static long nextVersion(long state) {
         return (state & STATE_GEN_MASK) | ((state & VERSION_MASK) + VERSION_ONE & VERSION_MASK);
-    }
-
-    private static void freeBlock(Zone z, int page) {
-        z.lock.lock();
-        try {
-            z.freeLocked(page);
-        } finally {
-            z.lock.unlock();
-        }
     }
 
     /**
@@ -353,15 +344,7 @@ final class Relocator {
             }
             backoff = Math.min(backoff * 2, MAX_BACKOFF_NANOS);
         }
-        long remaining = 0;
-        for (Zone z : sources) {
-            z.lock.lock();
-            try {
-                remaining += z.liveBlocksLocked();
-            } finally {
-                z.lock.unlock();
-            }
-        }
+        long remaining = Zone.liveBlocks(sources);
         Map<FailureReason, Integer> failures = new EnumMap<>(FailureReason.class);
         List<RelocationReport.Straggler> stragglers = new ArrayList<>();
         if (remaining > 0) {

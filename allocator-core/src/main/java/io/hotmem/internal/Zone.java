@@ -191,6 +191,30 @@ final class Zone {
         return liveBlocks;
     }
 
+    /** @return the live blocks of {@code zones}, each zone read under its own lock (one at a time) */
+    static long liveBlocks(Iterable<Zone> zones) {
+        long live = 0;
+        for (Zone z : zones) {
+            z.lock.lock();
+            try {
+                live += z.liveBlocks;
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        return live;
+    }
+
+    /** Frees the used block at head {@code page}, taking the lock: {@link #freeLocked}. */
+    void free(int page) {
+        lock.lock();
+        try {
+            freeLocked(page);
+        } finally {
+            lock.unlock();
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ buddy
 
     /**
