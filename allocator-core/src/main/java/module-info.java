@@ -5,6 +5,7 @@
 module io.hotmem {
     requires jdk.jfr;
     requires java.management;
+    requires org.agrona;
 
     exports io.hotmem;
 }

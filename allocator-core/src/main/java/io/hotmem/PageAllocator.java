@@ -417,13 +417,30 @@ public interface PageAllocator extends AutoCloseable {
     @Override
     void close();
 
+    /**
+     * Gives every thread's cached free blocks back to their zones (and the caches of threads that have ended, with
+     * their free handle slots). Caches fill again as threads allocate. Allocation does this by itself before it
+     * fails, and the background agent does it for caches idle longer than the purge delay; call it to see exact
+     * free counts or to let large blocks form from small cached ones.
+     *
+     * @return the pages given back
+     * @throws IllegalStateException if the allocator is closed
+     */
+    long trimCaches();
+
     /** Builds a {@link PageAllocator}. Not thread-safe. */
     final class Builder {
+        /** Marks "pick the default" for the thread-cache limit. */
+        private static final int DEFAULT_CACHE_ORDER = Integer.MIN_VALUE;
+
         private String name = "hotmem";
         private int pageSize = 4096;
         private int maxOrder = 10;
         private MemoryBacking backing = MemoryBacking.AUTO;
         private boolean jmx;
+        private int threadCacheMaxOrder = DEFAULT_CACHE_ORDER;
+        private Duration purgeAfter = Duration.ofSeconds(10);
+        private boolean backgroundThread = true;
         private final List<NodeSpec> nodes = new ArrayList<>();
 
         Builder() {
@@ -497,6 +514,55 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Sets the largest block order kept in per-thread caches. Blocks up to that order are allocated and freed
+         * through the calling thread's cache (no lock shared with other threads); each thread keeps at most about
+         * 1 MiB per zone and order. Default: the orders whose blocks are at most 64 KiB (orders 0 to 4 with 4 KiB
+         * pages), capped at {@code maxOrder}. Virtual threads never use a cache.
+         *
+         * @param order -1 for no thread caches, or 0 to 20 (capped at {@code maxOrder} by {@link #build()})
+         * @return this
+         */
+        public Builder threadCacheMaxOrder(int order) {
+            if (order < -1 || order > 20) {
+                throw new IllegalArgumentException("threadCacheMaxOrder " + order + " must be from -1 (off) to 20");
+            }
+            this.threadCacheMaxOrder = order;
+            return this;
+        }
+
+        /**
+         * Sets how long memory stays free before the background agent returns it to the operating system
+         * ({@code madvise(MADV_DONTNEED)} with MMAP backing; ARENA memory cannot be returned) and before an idle
+         * thread's cache is given back. The blocks stay free and are used again at once. Default 10 seconds (as
+         * jemalloc's decay time).
+         *
+         * @param delay zero or more; zero returns free memory at the agent's next round
+         * @return this
+         */
+        public Builder purgeAfter(Duration delay) {
+            Objects.requireNonNull(delay, "delay");
+            if (delay.isNegative()) {
+                throw new IllegalArgumentException("purgeAfter " + delay + " is negative");
+            }
+            this.purgeAfter = delay;
+            return this;
+        }
+
+        /**
+         * Runs (or not) the background agent: one daemon thread named {@code hotmem-agent-<name>} that gives back
+         * caches of ended and idle threads and returns long-free memory to the OS (see {@link #purgeAfter}). It
+         * skips unplugged nodes and stops on {@link PageAllocator#close()}. Default on; without it, memory returns
+         * to the OS only when a node is unplugged.
+         *
+         * @param run whether to run the agent
+         * @return this
+         */
+        public Builder backgroundThread(boolean run) {
+            this.backgroundThread = run;
+            return this;
+        }
+
+        /**
          * Returns this.
          *
          * @param spec the next node (ids follow the order of these calls)
@@ -516,7 +582,10 @@ public interface PageAllocator extends AutoCloseable {
          *         same name is registered already
          */
         public PageAllocator build() {
-            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes), jmx);
+            int cacheOrder = threadCacheMaxOrder != DEFAULT_CACHE_ORDER ? threadCacheMaxOrder
+                    : 16 - Integer.numberOfTrailingZeros(pageSize);
+            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes), jmx,
+                    Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread);
         }
     }
 }

@@ -49,8 +49,16 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
  * The {@link PageAllocator}: nodes of zones, a buddy allocator per zone, zonelists, and the handle table whose
  * protocol (see {@link HandleTable}) lets movable allocations be read and written while they move.
  *
- * <p>Allocation path: validate; read the zonelist (lock-free); take a handle slot; try each zone under its lock;
- * publish the handle. Accessors never lock: reads are optimistic with a pinned fallback, writes pin.
+ * <p>Allocation path: validate; read the zonelist (lock-free); for a small block, take it and a handle slot from
+ * the thread's cache of the first zone in the list ({@link ThreadCache}: no zone or table lock); otherwise (or when
+ * that cache cannot serve) take a handle slot and try each zone under its lock; publish the handle. When nothing
+ * serves, every thread's cache is given back and the zones are tried once more. Free: CAS the entry to FREE, then
+ * the block and slot go to the thread's cache, or to the zone and table. Accessors never lock: reads are optimistic
+ * with a pinned fallback, writes pin.
+ *
+ * <p>Any change that stops a zone from accepting new blocks (disable, drain, remap, close) empties every thread's
+ * cache of that zone before it returns (see {@link ThreadCache}). The background agent ({@link Housekeeper})
+ * gives back caches of dead and idle threads and returns long-free blocks to the OS.
  */
 public final class DefaultPageAllocator implements PageAllocator {
     /** Optimistic attempts before a read falls back to pinning. */
@@ -65,11 +73,33 @@ public final class DefaultPageAllocator implements PageAllocator {
     private final int maxOrder;
     private final long maxBlockBytes;
     private final MemoryBacking backingKind;
+    /** Orders kept in thread caches: 0 .. cacheOrders - 1 (0: no caches). */
+    private final int cacheOrders;
+    private final Ticker ticker = new Ticker();
     private final HandleTable table = new HandleTable();
+    /** Each platform thread's cache; null for virtual threads and when caches are off. */
+    private final ThreadLocal<ThreadCache> threadCaches = ThreadLocal.withInitial(this::newThreadCache);
+    /** Every live thread cache; copy-on-write under {@code this}. */
+    private volatile ThreadCache[] caches = new ThreadCache[0];
+    /**
+     * The caches by thread id modulo the length (a power of two): one array load instead of a ThreadLocal lookup.
+     * A thread whose place is taken by another's cache finds its own through {@link #threadCaches}. Written under
+     * {@code this}; read racily, but a thread uses only the entry whose final {@code owner} is itself.
+     */
+    private volatile ThreadCache[] cacheIndex = new ThreadCache[64];
+    /** Registered caches at which the registry next looks for dead threads' caches. */
+    private int nextDeadSweep = 64;
+    /** The background agent, or null. */
+    private final Housekeeper housekeeper;
     private final Relocator relocator = new Relocator(table);
     private final List<HotplugListener> listeners = new CopyOnWriteArrayList<>();
     /** Serialises node transitions and close. Taken before any zone lock. */
     private final ReentrantLock control = new ReentrantLock();
+    /**
+     * One thread at a time takes blocks back from thread caches. Lock order: control, then the registry
+     * ({@code this}), then this, then zone locks.
+     */
+    private final ReentrantLock flushLock = new ReentrantLock();
 
     /**
      * Each zone's memory by zone id, a zero-length segment while unplugged: one load from a location word to its
@@ -95,10 +125,15 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param backingKind where node memory comes from
      * @param specs       the nodes in id order
      * @param jmx         whether to register the MXBean
+     * @param cacheMaxOrder largest order kept in thread caches, -1 for none (validated by the builder)
+     * @param purgeAfter  how long a free block stays resident before the agent returns it to the OS
+     * @param agent       whether to run the background agent
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
-                                List<NodeSpec> specs, boolean jmx) {
+                                List<NodeSpec> specs, boolean jmx, int cacheMaxOrder, Duration purgeAfter,
+                                boolean agent) {
         this.name = name;
+        this.cacheOrders = cacheMaxOrder + 1;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
         this.maxOrder = maxOrder;
@@ -117,6 +152,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             close();
             throw e;
         }
+        housekeeper = agent ? Housekeeper.start(this, ticker, purgeAfter) : null;
     }
 
     private ObjectName registerMBean() {
@@ -175,20 +211,54 @@ public final class DefaultPageAllocator implements PageAllocator {
         int order = orderFor(bytes);
         checkFlags(flags);
         Zonelists zl = zonelists;
-        int preferred = preferredNode;
-        if (preferred < 0) {
-            preferred = zl.defaultNode;
-        } else if (preferred >= zl.nodeCount) {
-            throw new IllegalArgumentException(
-                    "unknown node " + preferred + " (nodes 0.." + (zl.nodeCount - 1) + ")");
+        int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
+        if (preferred >= zl.nodeCount) {
+            throw unknownNode(preferred, zl.nodeCount);
         }
+        if (order < cacheOrders && preferred >= 0) {
+            ThreadCache tc = cache();
+            if (tc != null) {
+                long h = tc.allocate(zl, preferred, flags, order, bytes);
+                if (h != NULL_HANDLE) {
+                    if ((flags & AllocFlags.ZERO) != 0) {
+                        zero(h, bytes);
+                    }
+                    return h;
+                }
+            }
+        }
+        return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
+    }
+
+    /** Allocation under zone locks: no cache, or the cache could not serve. */
+    private long allocateSlow(Zonelists zl, int preferred, long bytes, int order, int flags, int preferredNode,
+                              boolean orThrow) {
         Zone[] list = preferred < 0 ? new Zone[0] : zl.get(preferred, flags);
-        int slot = table.acquireSlot();
-        if (slot < 0) {
+        boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
+        long h = allocateFromZones(list, order, bytes, flags, movable);
+        if (h == NULL_HANDLE && trimCaches() > 0) {
+            // Memory sat in threads' caches (Linux drains its per-CPU lists the same way): try once more.
+            h = allocateFromZones(list, order, bytes, flags, movable);
+        }
+        if (h == NULL_HANDLE && table.freeSlotsInTable() == 0) {
             return failed(orThrow, bytes, order, flags, preferredNode, list,
                     "the handle table is full (" + HandleTable.MAX_SLOTS + " live allocations)");
         }
-        boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
+        return h != NULL_HANDLE ? h : failed(orThrow, bytes, order, flags, preferredNode, list, null);
+    }
+
+    /** Fills a new block's first {@code bytes} with zeros (it is not shared yet, so no pin is needed). */
+    private void zero(long handle, long bytes) {
+        long loc = HandleTable.lpLocation(table.chunk(handle), HandleTable.base(handle));
+        memoryOf(loc).asSlice(offsetOf(loc), bytes).fill((byte) 0);
+    }
+
+    /** @return the new handle, or {@link #NULL_HANDLE} when no zone of {@code list} has a block or no slot is free */
+    private long allocateFromZones(Zone[] list, int order, long bytes, int flags, boolean movable) {
+        int slot = table.acquireSlot();
+        if (slot < 0) {
+            return NULL_HANDLE;
+        }
         for (Zone z : list) {
             int page;
             z.lock.lock();
@@ -205,7 +275,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             }
         }
         table.releaseSlot(slot);
-        return failed(orThrow, bytes, order, flags, preferredNode, list, null);
+        return NULL_HANDLE;
     }
 
     private long failed(boolean orThrow, long bytes, int order, int flags, int preferredNode, Zone[] tried,
@@ -233,7 +303,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         } else {
             StringJoiner j = new StringJoiner(", ", "tried ", "");
             for (Zone z : tried) {
-                j.add(z.label() + " free " + z.snapshot().freePages() + " pages");
+                j.add(z.label() + " free " + z.snapshot(0).freePages() + " pages");
             }
             sb.append(j);
         }
@@ -242,17 +312,38 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     private int orderFor(long bytes) {
         if (bytes <= 0 || bytes > maxBlockBytes) {
-            throw new IllegalArgumentException("size " + bytes + " out of range: must be 1.." + maxBlockBytes
-                    + " bytes (pageSize " + pageSize + " << maxOrder " + maxOrder + ")");
+            throw badSize(bytes);
         }
-        long pages = (bytes + pageSize - 1) >>> pageShift;
-        return pages == 1 ? 0 : 64 - Long.numberOfLeadingZeros(pages - 1);
+        return blockOrder(bytes);
+    }
+
+    // Exceptions are built out of line, so the hot paths stay small enough for the JIT to inline them.
+    private IllegalArgumentException badSize(long bytes) {
+        return new IllegalArgumentException("size " + bytes + " out of range: must be 1.." + maxBlockBytes
+                + " bytes (pageSize " + pageSize + " << maxOrder " + maxOrder + ")");
+    }
+
+    private static IllegalArgumentException badFlags(int flags) {
+        return new IllegalArgumentException("unknown flag bits 0x" + Integer.toHexString(flags & ~AllocFlags.ALL)
+                + " in flags " + AllocFlags.toString(flags));
+    }
+
+    private static IllegalArgumentException unknownNode(int node, int count) {
+        return new IllegalArgumentException("unknown node " + node + " (nodes 0.." + (count - 1) + ")");
+    }
+
+    private IllegalStateException closedException() {
+        return new IllegalStateException("allocator '" + name + "' is closed");
+    }
+
+    /** @return the order of the smallest block that holds {@code bytes} (1 .. maxBlockBytes, not checked) */
+    private int blockOrder(long bytes) {
+        return 64 - Long.numberOfLeadingZeros((bytes - 1) >>> pageShift);
     }
 
     private static void checkFlags(int flags) {
         if ((flags & ~AllocFlags.ALL) != 0) {
-            throw new IllegalArgumentException("unknown flag bits 0x" + Integer.toHexString(flags & ~AllocFlags.ALL)
-                    + " in flags " + AllocFlags.toString(flags));
+            throw badFlags(flags);
         }
     }
 
@@ -261,6 +352,23 @@ public final class DefaultPageAllocator implements PageAllocator {
         checkOpen();
         long[] c = table.chunk(handle);
         int base = HandleTable.base(handle);
+        long s = HandleTable.lvState(c, base);
+        if (!HandleTable.isFreeable(s, handle) || !HandleTable.casState(c, base, s, HandleTable.freedState(s))) {
+            freeContended(handle, c, base);
+        }
+        // The slot is ours now: no mover can freeze a FREE entry, so the location and size are stable.
+        long loc = HandleTable.lpLocation(c, base);
+        Zone z = zones[HandleTable.zoneOfLocation(loc)];
+        int slot = HandleTable.slotOf(handle);
+        ThreadCache tc = cacheOrders > 0 ? cache() : null;
+        if (tc == null || !tc.free(z, blockOrder(HandleTable.lpSize(c, base)), slot)) {
+            z.free((int) HandleTable.pageOfLocation(loc));
+            table.releaseSlot(slot);
+        }
+    }
+
+    /** The CAS loop of a free that found the entry pinned, moving, stale, or changing: returns once it is FREE. */
+    private static void freeContended(long handle, long[] c, int base) {
         for (int spins = 0; ; spins++) {
             long s = HandleTable.lvState(c, base);
             if (!HandleTable.isLive(s, handle)) {
@@ -275,13 +383,169 @@ public final class DefaultPageAllocator implements PageAllocator {
                         + ": it is pinned (pins " + HandleTable.pinsOf(s) + ")");
             }
             if (HandleTable.casState(c, base, s, HandleTable.freedState(s))) {
-                break;
+                return;
             }
         }
-        // The slot is ours now: no mover can freeze a FREE entry, so the location is stable.
-        long loc = HandleTable.lpLocation(c, base);
-        zones[HandleTable.zoneOfLocation(loc)].free((int) HandleTable.pageOfLocation(loc));
-        table.releaseSlot(HandleTable.slotOf(handle));
+    }
+
+    // =========================================================================================== thread caches
+
+    /** @return the calling thread's cache, or null (virtual thread, caches off, closed) */
+    private ThreadCache cache() {
+        Thread t = Thread.currentThread();
+        ThreadCache[] index = cacheIndex;
+        ThreadCache tc = index[(int) t.threadId() & (index.length - 1)];
+        return tc != null && tc.owner == t ? tc : threadCaches.get();
+    }
+
+    /** Puts every cache of {@code cs} in a new index that fits them; called under {@code this}. */
+    private void reindex(ThreadCache[] cs) {
+        int length = cacheIndex.length;
+        while (length < 2 * cs.length) {
+            length *= 2;
+        }
+        ThreadCache[] index = new ThreadCache[length];
+        for (ThreadCache tc : cs) {
+            int i = (int) tc.owner.threadId() & (length - 1);
+            if (index[i] == null) {
+                index[i] = tc;
+            }
+        }
+        cacheIndex = index;
+    }
+
+    private ThreadCache newThreadCache() {
+        Thread t = Thread.currentThread();
+        if (cacheOrders == 0 || t.isVirtual() || closed) {
+            return null; // a virtual thread's cache would outlive its short life in every ThreadLocal map
+        }
+        ThreadCache tc = new ThreadCache(t, table, cacheOrders, pageShift);
+        synchronized (this) {
+            ThreadCache[] cs = caches;
+            if (cs.length >= nextDeadSweep) {
+                cs = withoutDead(cs);
+                nextDeadSweep = Math.max(64, cs.length * 2);
+            }
+            cs = Arrays.copyOf(cs, cs.length + 1);
+            cs[cs.length - 1] = tc;
+            caches = cs;
+            reindex(cs);
+        }
+        return tc;
+    }
+
+    /** Gives back the caches of threads that have ended; called under {@code this}. */
+    private ThreadCache[] withoutDead(ThreadCache[] cs) {
+        List<ThreadCache> alive = new ArrayList<>(cs.length);
+        List<ThreadCache> dead = new ArrayList<>();
+        for (ThreadCache tc : cs) {
+            (tc.owner.isAlive() ? alive : dead).add(tc);
+        }
+        if (!dead.isEmpty()) {
+            steal(dead.toArray(new ThreadCache[0]), null);
+        }
+        return alive.toArray(new ThreadCache[0]);
+    }
+
+    /** Gives back the caches of threads that have ended. @return how many */
+    int reclaimDeadCaches() {
+        synchronized (this) {
+            ThreadCache[] cs = caches;
+            ThreadCache[] alive = withoutDead(cs);
+            if (alive.length != cs.length) {
+                caches = alive;
+                reindex(alive);
+            }
+            return cs.length - alive.length;
+        }
+    }
+
+    /** Runs {@link ThreadCache#steal} under the flush lock (one stealer at a time). */
+    private long steal(ThreadCache[] cs, Zone[] only) {
+        flushLock.lock();
+        try {
+            return ThreadCache.steal(cs, zones, only);
+        } finally {
+            flushLock.unlock();
+        }
+    }
+
+    /**
+     * Empties every thread's cache of {@code zs}, after they stopped accepting blocks (under the control lock, so
+     * their epochs stay as they are until the next state change).
+     */
+    private void flushClosedZones(Zone[] zs) {
+        assert control.isHeldByCurrentThread();
+        flushCaches(zs);
+        for (Zone z : zs) {
+            z.flushedEpoch = z.cacheEpoch;
+        }
+    }
+
+    /** @return the pages given back from every thread's cache of {@code zs} */
+    private long flushCaches(Zone[] zs) {
+        return steal(caches, zs);
+    }
+
+    @Override
+    public long trimCaches() {
+        checkOpen();
+        reclaimDeadCaches();
+        return steal(caches, null);
+    }
+
+    /**
+     * One round of the background agent: gives back dead and idle threads' caches, then returns to the OS the
+     * free blocks that have been free for {@code purgeTicks}. Holds each zone lock for a bounded walk at a time.
+     *
+     * @return a measure of the work done (0 when there was none)
+     */
+    int housekeep(int now, int purgeTicks) {
+        if (closed) {
+            return 0;
+        }
+        int work = reclaimDeadCaches();
+        List<ThreadCache> idle = new ArrayList<>();
+        for (ThreadCache tc : caches) {
+            long ops = tc.operationCount();
+            if (ops != tc.seenOperations) {
+                tc.seenOperations = ops;
+                tc.seenAtTick = now;
+            } else if (now - tc.seenAtTick >= purgeTicks) {
+                tc.seenAtTick = now;
+                idle.add(tc);
+            }
+        }
+        if (!idle.isEmpty()) {
+            work += (int) Math.min(Integer.MAX_VALUE / 4, steal(idle.toArray(new ThreadCache[0]), null));
+        }
+        long[] purged = new long[1];
+        for (Zone z : zones) {
+            for (int page = 0; page < z.pages && !closed; ) {
+                z.lock.lock();
+                try {
+                    page = z.purgeLocked(page, purgeTicks, Housekeeper.HEADS_PER_HOLD, Housekeeper.PAGES_PER_HOLD,
+                            purged);
+                } finally {
+                    z.lock.unlock();
+                }
+            }
+        }
+        return work + (int) Math.min(Integer.MAX_VALUE / 4, purged[0]);
+    }
+
+    /** @return the agent, or null when it is off (for tests in this package) */
+    Housekeeper housekeeper() {
+        return housekeeper;
+    }
+
+    /** @return the pages of zone {@code zoneId} in all thread caches, sampled */
+    private long cachedPages(int zoneId) {
+        long pages = 0;
+        for (ThreadCache tc : caches) {
+            pages += tc.cachedPages(zoneId);
+        }
+        return pages;
     }
 
     // =========================================================================================== facts
@@ -614,11 +878,11 @@ public final class DefaultPageAllocator implements PageAllocator {
             long normalBytes = spec.bytes() - spec.movableBytes();
             if (normalBytes > 0) {
                 nodeZones.add(new Zone(zoneId++, ZoneType.NORMAL, n, 0, (int) (normalBytes >>> pageShift),
-                        pageShift, maxOrder, memoryByZone));
+                        pageShift, maxOrder, memoryByZone, ticker));
             }
             if (spec.movableBytes() > 0) {
                 nodeZones.add(new Zone(zoneId, ZoneType.MOVABLE, n, normalBytes,
-                        (int) (spec.movableBytes() >>> pageShift), pageShift, maxOrder, memoryByZone));
+                        (int) (spec.movableBytes() >>> pageShift), pageShift, maxOrder, memoryByZone, ticker));
             }
             nodeZones.toArray(n.zones);
             if (spec.initialState() != NodeState.UNPLUGGED) {
@@ -662,7 +926,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         lockZones(n);
         try {
             for (Zone z : n.zones) {
-                z.plugLocked(all.asSlice(z.offsetInNode, (long) z.pages << pageShift));
+                z.plugLocked(all.asSlice(z.offsetInNode, (long) z.pages << pageShift), b);
             }
             n.backing = b;
             n.state = NodeState.DISABLED;
@@ -689,6 +953,9 @@ public final class DefaultPageAllocator implements PageAllocator {
             n.state = state;
         } finally {
             unlockZones(n);
+        }
+        if (state != NodeState.ENABLED) {
+            flushClosedZones(n.zones);
         }
         NodeStateEvent.emit(name, n.id, from.label(), state.label());
         publishZonelistsLocked();
@@ -737,7 +1004,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             List<ZoneStatus> zs = new ArrayList<>();
             if (state != NodeState.UNPLUGGED) {
                 for (Zone z : n.zones) {
-                    zs.add(z.snapshot());
+                    zs.add(z.snapshot(cachedPages(z.id)));
                 }
             }
             out.add(new NodeStatus(n.id, state, n.spec.hotRemovable(), zs));
@@ -767,6 +1034,16 @@ public final class DefaultPageAllocator implements PageAllocator {
                     }
                 } finally {
                     z.lock.unlock();
+                }
+                // Invariant 3 for thread caches: once a zone stopped accepting blocks and the flush that follows
+                // ended, no cache holds a block of it (none can get one while the epoch stays).
+                int epoch = z.cacheEpoch;
+                if (!Zone.isAcceptingEpoch(epoch) && z.flushedEpoch == epoch) {
+                    long cached = cachedPages(z.id);
+                    if (cached != 0 && z.cacheEpoch == epoch) {
+                        throw new IllegalStateException("invariant broken: " + z.label() + " of node " + n.id
+                                + " does not accept blocks, yet thread caches hold " + cached + " of its pages");
+                    }
                 }
             }
         }
@@ -803,12 +1080,15 @@ public final class DefaultPageAllocator implements PageAllocator {
         }
     }
 
-    private static void setDraining(Zone z, boolean draining) {
+    private void setDraining(Zone z, boolean draining) {
         z.lock.lock();
         try {
             z.setDrainingLocked(draining);
         } finally {
             z.lock.unlock();
+        }
+        if (draining) {
+            flushClosedZones(new Zone[] {z});
         }
     }
 
@@ -860,7 +1140,8 @@ public final class DefaultPageAllocator implements PageAllocator {
     private RelocationReport relocate(String op, List<Zone> sources, Zone[] targets, long start, long deadline) {
         RelocationEvent event = new RelocationEvent();
         event.begin();
-        RelocationReport r = relocator.relocate(op, sources, targets, start, deadline, this::notifyProgress);
+        RelocationReport r = relocator.relocate(op, sources, targets, start, deadline, this::notifyProgress,
+                () -> flushCaches(targets));
         commit(event, r);
         logReport(r);
         return r;
@@ -984,7 +1265,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             Zone[] targets = zonelists.get(z.node.id, AllocFlags.NONE);
             Relocator.Outcome o = relocator.move(z, (int) HandleTable.pageOfLocation(loc), targets,
                     new Relocator.Progress());
-            if (o == Relocator.Outcome.NO_MEMORY) {
+            if (o == Relocator.Outcome.NO_MEMORY && flushCaches(targets) == 0) {
                 throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
                         + "zone of an ENABLED node has room for its " + readWord(handle, HandleTable.SIZE)
                         + " bytes");
@@ -1051,6 +1332,22 @@ public final class DefaultPageAllocator implements PageAllocator {
             }
             closed = true;
             zonelists = Zonelists.EMPTY;
+            if (housekeeper != null) {
+                housekeeper.close(); // joins the agent's thread
+            }
+            // Close every zone and wait for each cache's operation in flight, so none touches a zone's page map
+            // after it is unplugged below.
+            for (Node n : nodes) {
+                lockZones(n);
+                try {
+                    for (Zone z : n.zones) {
+                        z.setOpenLocked(false);
+                    }
+                } finally {
+                    unlockZones(n);
+                }
+                flushClosedZones(n.zones);
+            }
             if (mbeanName != null) {
                 try {
                     ManagementFactory.getPlatformMBeanServer().unregisterMBean(mbeanName);
@@ -1091,7 +1388,7 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     private void checkOpen() {
         if (closed) {
-            throw new IllegalStateException("allocator '" + name + "' is closed");
+            throw closedException();
         }
     }
 

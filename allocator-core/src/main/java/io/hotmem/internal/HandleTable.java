@@ -170,10 +170,15 @@ final class HandleTable {
         }
         long[] c = (long[]) CHUNKS.getAcquire(chunks, (int) ((handle & SLOT_MASK) >>> CHUNK_SHIFT));
         if (c == null) {
-            throw new StaleHandleException("stale handle 0x" + Long.toHexString(handle) + ": slot "
-                    + slotOf(handle) + " was never allocated");
+            throw neverAllocated(handle);
         }
         return c;
+    }
+
+    // Exceptions are built out of line, so the hot paths stay small enough for the JIT to inline them.
+    private static StaleHandleException neverAllocated(long handle) {
+        return new StaleHandleException("stale handle 0x" + Long.toHexString(handle) + ": slot "
+                + slotOf(handle) + " was never allocated");
     }
 
     StaleHandleException foreign(long handle) {
@@ -189,6 +194,11 @@ final class HandleTable {
                 + genOfHandle(handle) + ", slot " + slotOf(handle) + " is "
                 + ((state & FREE) != 0 ? "free" : "live") + " at generation " + genOfState(state)
                 + " (freed, freed twice or forged)");
+    }
+
+    /** @return true when {@code state} is live for {@code handle}, with no pin and no move: a free may CAS it */
+    static boolean isFreeable(long state, long handle) {
+        return (state & ~VERSION_MASK) == genOfHandle(handle) << STATE_GEN_SHIFT;
     }
 
     /** @return true when {@code state} belongs to a live allocation named by {@code handle} */
@@ -300,12 +310,47 @@ final class HandleTable {
         return slot;
     }
 
+    /**
+     * Takes up to {@code n} free slots for a thread cache, into {@code dst[0 .. k)}.
+     *
+     * @return how many, 0 when all {@link #MAX_SLOTS} are live
+     */
+    synchronized int acquireSlots(int[] dst, int n) {
+        int k = 0;
+        while (k < n) {
+            int slot = acquireSlot();
+            if (slot < 0) {
+                break;
+            }
+            dst[k++] = slot;
+        }
+        // Reverse, so that a thread hands out the lowest first.
+        for (int i = 0, j = k - 1; i < j; i++, j--) {
+            int t = dst[i];
+            dst[i] = dst[j];
+            dst[j] = t;
+        }
+        return k;
+    }
+
     /** Returns a slot whose state is FREE (after a free, or an allocation that found no block). */
     synchronized void releaseSlot(int slot) {
         if (freeSlotCount == freeSlots.length) {
             freeSlots = java.util.Arrays.copyOf(freeSlots, freeSlots.length * 2);
         }
         freeSlots[freeSlotCount++] = slot;
+    }
+
+    /** Returns the FREE slots {@code src[from .. from + n)} from a thread cache. */
+    synchronized void releaseSlots(int[] src, int from, int n) {
+        for (int i = from; i < from + n; i++) {
+            releaseSlot(src[i]);
+        }
+    }
+
+    /** @return slots on the table's free stack plus never-used ones (thread caches hold the rest of the free) */
+    synchronized int freeSlotsInTable() {
+        return freeSlotCount + (MAX_SLOTS - nextUnused);
     }
 
     long[] chunkOfSlot(int slot) {
@@ -331,6 +376,32 @@ final class HandleTable {
         c[base + FLAGS] = flags;
         soState(c, base, gen << STATE_GEN_SHIFT);
         return handle(tag, gen, slot);
+    }
+
+    /**
+     * Publishes a new allocation in a FREE {@code slot} that a thread cache holds with its block: the location is
+     * in the entry already ({@link #setFreeLocation}); size and flags first, then the state (release).
+     *
+     * @return the handle
+     */
+    long publishCached(int slot, long size, int flags) {
+        long[] c = chunkOfSlot(slot);
+        int base = baseOfSlot(slot);
+        long gen = genOfState(lpState(c, base));
+        c[base + SIZE] = size;
+        c[base + FLAGS] = flags;
+        soState(c, base, gen << STATE_GEN_SHIFT);
+        return handle(tag, gen, slot);
+    }
+
+    /** Sets the location of a FREE entry that a thread cache holds (no reader acts on a FREE entry's location). */
+    void setFreeLocation(int slot, long location) {
+        chunkOfSlot(slot)[baseOfSlot(slot) + LOCATION] = location;
+    }
+
+    /** @return the location a FREE entry held by a thread cache keeps */
+    long freeLocation(int slot) {
+        return chunkOfSlot(slot)[baseOfSlot(slot) + LOCATION];
     }
 
     /** @return the FREE state of the next generation after {@code state} */

@@ -1,5 +1,6 @@
 package io.hotmem.internal;
 
+import io.hotmem.AllocFlags;
 import io.hotmem.FailureReason;
 import io.hotmem.RelocationProgress;
 import io.hotmem.RelocationReport;
@@ -12,6 +13,7 @@ import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.function.Consumer;
+import java.util.function.LongSupplier;
 
 import static io.hotmem.internal.HandleTable.FREE;
 import static io.hotmem.internal.HandleTable.MOVING;
@@ -100,10 +102,8 @@ final class Relocator {
             for (int i = 0; i < n; i++) {
                 int page = b.heads[i];
                 b.dst[i] = null;
-                if (!src.isUsedHeadLocked(page)) {
+                if (!src.isUsedHeadLocked(page) || src.ownerLocked(page) == Zone.CACHED) {
                     b.outcomes[i] = Outcome.BUSY;
-                } else if (!src.isMovableBlockLocked(page)) {
-                    b.outcomes[i] = Outcome.UNMOVABLE;
                 } else {
                     b.outcomes[i] = null; // a candidate
                     b.slots[i] = src.ownerLocked(page);
@@ -121,13 +121,20 @@ final class Relocator {
             long[] c = table.chunkOfSlot(b.slots[i]);
             int base = HandleTable.baseOfSlot(b.slots[i]);
             long s = HandleTable.lvState(c, base);
+            long flags = c[base + HandleTable.FLAGS];
             if ((s & (FREE | MOVING)) != 0
-                    || HandleTable.lpLocation(c, base) != HandleTable.location(src.id, b.heads[i])) {
-                b.outcomes[i] = Outcome.BUSY; // being published, freed, or moved by another mover
+                    || HandleTable.lpLocation(c, base) != HandleTable.location(src.id, b.heads[i])
+                    || HandleTable.lvState(c, base) != s) {
+                // Being published, freed (a FREE slot held by a thread cache with its block, too), or moved by
+                // another mover; or the flags just read may belong to another allocation.
+                b.outcomes[i] = Outcome.BUSY;
+            } else if ((flags & AllocFlags.HOTREMOVABLE) == 0) {
+                b.outcomes[i] = Outcome.UNMOVABLE;
             } else if (HandleTable.pinsOf(s) != 0 && !waitUnpinned(c, base)) {
                 progress.pinnedSince.putIfAbsent(b.slots[i], System.nanoTime());
                 b.outcomes[i] = Outcome.PINNED;
             } else {
+                b.states[i] = s;
                 candidates++;
             }
         }
@@ -159,7 +166,8 @@ final class Relocator {
                 b.outcomes[i] = Outcome.NO_MEMORY;
                 continue;
             }
-            b.outcomes[i] = copyFrozen(src, b.heads[i], b.slots[i], b.orders[i], b.dst[i], b.dstPages[i], progress);
+            b.outcomes[i] = copyFrozen(src, b.heads[i], b.slots[i], b.states[i], b.orders[i], b.dst[i],
+                    b.dstPages[i], progress);
             if (b.outcomes[i] == Outcome.MOVED) {
                 b.toFree[freeCount++] = b.heads[i];
             } else {
@@ -182,11 +190,12 @@ final class Relocator {
      * Freezes the entry in {@code slot}, copies its block from {@code (src, page)} to {@code (dst, dstPage)},
      * publishes the new location and unfreezes with version + 1. The old block is the caller's to free.
      */
-    private Outcome copyFrozen(Zone src, int page, int slot, int order, Zone dst, int dstPage, Progress progress) {
+    private Outcome copyFrozen(Zone src, int page, int slot, long inspected, int order, Zone dst, int dstPage,
+                               Progress progress) {
         long[] c = table.chunkOfSlot(slot);
         int base = HandleTable.baseOfSlot(slot);
         long expectedLocation = HandleTable.location(src.id, page);
-        long frozen = freeze(c, base);
+        long frozen = freeze(c, base, HandleTable.genOfState(inspected));
         if (frozen == -1L || HandleTable.lpLocation(c, base) != expectedLocation) {
             if (frozen != -1L) {
                 HandleTable.soState(c, base, frozen); // unfreeze unchanged
@@ -227,14 +236,16 @@ final class Relocator {
     }
 
     /**
-     * CASes the state from (live, pins == 0) to MOVING, retrying while pins come and go.
+     * CASes the state from (live at generation {@code gen}, pins == 0) to MOVING, retrying while pins come and go.
+     * The generation is the one inspected: a slot freed and reused meanwhile (a thread cache reuses a slot with its
+     * block, so even the location matches) holds another allocation, whose flags were not checked.
      *
-     * @return the state before the freeze, or -1 if the entry is pinned, freed or moving
+     * @return the state before the freeze, or -1 if the entry is pinned, freed, moving or reused
      */
-    private static long freeze(long[] c, int base) {
+    private static long freeze(long[] c, int base, long gen) {
         for (int i = 0; i < FREEZE_ATTEMPTS; i++) {
             long s = HandleTable.lvState(c, base);
-            if ((s & (FREE | MOVING)) != 0) {
+            if ((s & (FREE | MOVING)) != 0 || HandleTable.genOfState(s) != gen) {
                 return -1L;
             }
             if (HandleTable.pinsOf(s) == 0) {
@@ -258,16 +269,18 @@ final class Relocator {
      * pinned for longer than a few spins, then passes with backoff (1 ms doubling to 50 ms) until nothing is left
      * to try or {@code deadlineNanos} passes. Blocks that can never move (UNMOVABLE, or NO_MEMORY with no target
      * zone at all) end it at once. Stops at the next block when the thread is interrupted (the flag
-     * stays set). Every move is atomic: what moved stays moved, the rest stays valid where it was.
+     * stays set). Every move is atomic: what moved stays moved, the rest stays valid where it was. After a pass
+     * that found no room, {@code reclaim} is asked to give back free blocks of the targets held elsewhere (thread
+     * caches); when it gives some, the next pass starts at once.
      */
     RelocationReport relocate(String operation, List<Zone> sources, Zone[] targets, long startNanos,
-                              long deadlineNanos, Consumer<RelocationProgress> listener) {
+                              long deadlineNanos, Consumer<RelocationProgress> listener, LongSupplier reclaim) {
         Progress progress = new Progress();
         long totalBytes = 0;
         for (Zone z : sources) {
             z.lock.lock();
             try {
-                totalBytes += z.snapshotLocked().activePages() << z.pageShift;
+                totalBytes += z.snapshotLocked(0).activePages() << z.pageShift;
             } finally {
                 z.lock.unlock();
             }
@@ -333,6 +346,9 @@ final class Relocator {
             if (now - deadlineNanos >= 0) {
                 stop = FailureReason.TIMED_OUT;
                 break;
+            }
+            if (counts[Outcome.NO_MEMORY.ordinal()] > 0 && reclaim.getAsLong() > 0) {
+                continue;
             }
             try {
                 long nap = Math.min(backoff, deadlineNanos - now);

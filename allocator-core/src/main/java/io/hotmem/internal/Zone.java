@@ -3,6 +3,8 @@ package io.hotmem.internal;
 import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
 
+import io.hotmem.internal.prim.Backing;
+
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 import java.util.concurrent.locks.ReentrantLock;
@@ -19,15 +21,31 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <h2>Page map</h2>
  * One byte per page: a head page carries {@link #FREE_HEAD} or {@link #USED_HEAD} and its order (and
- * {@link #MOVABLE_BLOCK} for a HOTREMOVABLE allocation); every other page is 0. Walking heads from page 0 and
+ * {@link #MOVABLE_BLOCK} for every block of a MOVABLE zone, and for a HOTREMOVABLE allocation that did not come
+ * through a thread cache; whether a block may move is decided by its handle-table flags); every other page is 0. Walking heads from page 0 and
  * stepping {@code 2^order} visits every block once. Free heads are linked per order through {@code next}/{@code prev};
- * a used head's handle-table slot is in {@code owner} (the reverse map relocation walks).
+ * a used head's handle-table slot is in {@code owner} (the reverse map relocation walks); a free head's {@code owner}
+ * holds when it became free (see Purging).
+ *
+ * <h2>Thread caches</h2>
+ * A block handed to a {@link ThreadCache} is a used head to the zone, owned by a FREE handle-table slot that the
+ * cache holds with it: it stays out of the buddy lists until the cache gives both back, and the cache reuses the
+ * pair without this zone's lock (nothing in the page map changes). Every change of whether the zone accepts new blocks bumps {@link #cacheEpoch} under the
+ * zone lock, and the allocator then empties every thread's cache of this zone under that cache's lock
+ * ({@link ThreadCache#flushZone}), so a closed zone has no cached block and no cache hands one out. A relocation
+ * walks the page map only after that flush, so the owners it reads are those of live allocations.
+ *
+ * <h2>Purging</h2>
+ * Each free head records when it became free (in ticks of the allocator's {@link Ticker}), or 0 once its memory
+ * went back to the OS ({@link #purgeLocked}): in {@code owner}, which a free head does not otherwise use. Merging a purged block with a dirty one makes a
+ * dirty block; splitting keeps the state. {@link #purgedPages} counts the pages of purged free blocks.
  *
  * <h2>Invariants (checked by {@link #checkLocked})</h2>
  * <pre>
- *   freePages + activePages == presentPages
+ *   freePages + activePages == presentPages      (activePages counts cached blocks too: they are out of the buddy)
  *   freePages  == sum over free heads of 2^order == sum over free lists of 2^order
  *   activePages == sum over used heads of 2^order;  liveBlocks == number of used heads
+ *   purgedPages == sum over free heads with owner (their free-since tick) == 0 of 2^order
  *   type == MOVABLE  =>  every used head has MOVABLE_BLOCK
  * </pre>
  *
@@ -41,6 +59,8 @@ final class Zone {
     static final int USED_HEAD = 0x40;
     static final int MOVABLE_BLOCK = 0x20;
     static final int ORDER_MASK = 0x1F;
+    /** The owner of a block that sits in a thread cache. */
+    static final int CACHED = -1;
 
     static final MemorySegment NO_MEMORY = MemorySegment.ofArray(new byte[0]);
 
@@ -54,6 +74,17 @@ final class Zone {
     final int pageShift;
     final int maxOrder;
     final ReentrantLock lock = new ReentrantLock();
+    /** The allocator's coarse clock for {@code dirtySince}. */
+    private final Ticker ticker;
+
+    /**
+     * Odd while the zone accepts new blocks, even otherwise; changed (always by 1 or 2, never back to an old value
+     * while plugged) under {@link #lock} on every open, close, drain start or end, plug and unplug. A thread cache
+     * uses its blocks of this zone only while the epoch it recorded equals this one.
+     */
+    volatile int cacheEpoch;
+    /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
+    volatile int flushedEpoch = -1;
 
     /**
      * The zone's memory while plugged, a zero-length segment otherwise. Written under {@link #lock}; read by
@@ -70,6 +101,9 @@ final class Zone {
     private int[] owner;
     private final int[] heads;
     private final int[] freeBlocks;
+    /** The node's memory while plugged, for {@link #purgeLocked}. */
+    private Backing backing;
+    private long purgedPages;
     private long freePages;
     private long activePages;
     private long presentPages;
@@ -80,8 +114,9 @@ final class Zone {
     private boolean draining;
 
     Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
-         MemorySegment[] memoryById) {
+         MemorySegment[] memoryById, Ticker ticker) {
         this.id = id;
+        this.ticker = ticker;
         this.memoryById = memoryById;
         this.type = type;
         this.node = node;
@@ -101,16 +136,21 @@ final class Zone {
 
     // ------------------------------------------------------------------------------------------------ lifecycle
 
-    /** Takes {@code zoneMemory} (exactly {@code pages} pages) and frees all of it into the buddy lists. */
-    void plugLocked(MemorySegment zoneMemory) {
+    /**
+     * Takes {@code zoneMemory} (exactly {@code pages} pages of {@code backing}) and frees all of it into the buddy
+     * lists. Fresh memory counts as purged: it has never been touched.
+     */
+    void plugLocked(MemorySegment zoneMemory, Backing backing) {
         assert lock.isHeldByCurrentThread();
         assert zoneMemory.byteSize() == (long) pages << pageShift;
         info = new byte[pages];
         next = new int[pages];
         prev = new int[pages];
         owner = new int[pages];
+        this.backing = backing;
         Arrays.fill(heads, NIL);
         Arrays.fill(freeBlocks, 0);
+        purgedPages = 0;
         freePages = 0;
         activePages = 0;
         liveBlocks = 0;
@@ -131,13 +171,14 @@ final class Zone {
         }
         for (int i = count - 1; i >= 0; i--) {
             int order = info[carved[i]];
-            pushFree(order, carved[i]);
+            pushFree(order, carved[i], backing.canRelease() ? 0 : ticker.now());
             freePages += 1L << order;
         }
         memory = zoneMemory;
         memoryById[id] = zoneMemory;
         open = false;
         draining = false;
+        bumpEpochLocked();
     }
 
     /** Forgets the memory. The caller checked that no block is live (or is closing the allocator). */
@@ -149,13 +190,31 @@ final class Zone {
         next = null;
         prev = null;
         owner = null;
+        backing = null;
         Arrays.fill(heads, NIL);
         Arrays.fill(freeBlocks, 0);
+        purgedPages = 0;
         freePages = 0;
         activePages = 0;
         presentPages = 0;
+        liveBlocks = 0;
         open = false;
         draining = false;
+        bumpEpochLocked();
+    }
+
+    /** Moves {@link #cacheEpoch} on to the next value whose low bit says whether the zone accepts blocks now. */
+    private void bumpEpochLocked() {
+        int e = cacheEpoch + 1;
+        if (((e & 1) == 1) != (open && !draining)) {
+            e++;
+        }
+        cacheEpoch = e;
+    }
+
+    /** @return whether a thread cache may use blocks recorded at epoch {@code epoch} */
+    static boolean isAcceptingEpoch(int epoch) {
+        return (epoch & 1) == 1;
     }
 
     boolean isPluggedLocked() {
@@ -167,6 +226,7 @@ final class Zone {
     void setOpenLocked(boolean open) {
         assert lock.isHeldByCurrentThread();
         this.open = open && info != null;
+        bumpEpochLocked();
     }
 
     boolean isOpenLocked() {
@@ -178,6 +238,7 @@ final class Zone {
     void setDrainingLocked(boolean draining) {
         assert lock.isHeldByCurrentThread();
         this.draining = draining;
+        bumpEpochLocked();
     }
 
     /** @return whether an allocation may take a block here now */
@@ -237,11 +298,12 @@ final class Zone {
             return NIL;
         }
         int page = heads[k];
+        int since = owner[page];
         removeFree(k, page);
         // Split: the order-k block at page becomes [page, order] + buddies of order order..k-1 above it.
         while (k > order) {
             k--;
-            pushFree(k, page + (1 << k));
+            pushFree(k, page + (1 << k), since);
         }
         info[page] = (byte) (USED_HEAD | (movable ? MOVABLE_BLOCK : 0) | order);
         owner[page] = slot;
@@ -260,6 +322,10 @@ final class Zone {
      */
     int freeLocked(int page) {
         assert lock.isHeldByCurrentThread();
+        return freeLocked(page, ticker.now());
+    }
+
+    private int freeLocked(int page, int now) {
         if (info == null) {
             // Only a free racing with close() gets here: the allocator's memory is gone already.
             throw new IllegalStateException(label() + " of node " + node.id + " is unplugged");
@@ -271,7 +337,6 @@ final class Zone {
         int order = head & ORDER_MASK;
         int freed = order;
         info[page] = 0;
-        owner[page] = 0;
         freePages += 1L << order;
         activePages -= 1L << order;
         liveBlocks--;
@@ -285,20 +350,95 @@ final class Zone {
             page = Math.min(page, buddy);
             order++;
         }
-        pushFree(order, page);
+        pushFree(order, page, now);
         return freed;
+    }
+
+    // ------------------------------------------------------------------------------------------------ caches
+
+    /**
+     * Takes up to {@code count} blocks of {@code order} for a thread cache, one for each of the FREE slots
+     * {@code slots[0 .. count)} (their owner), head pages into {@code pagesOut}. Nothing is taken unless
+     * {@link #cacheEpoch} still equals {@code epoch} (the cache's view of the zone).
+     *
+     * @return how many blocks were taken (for the first slots)
+     */
+    int refillCacheLocked(int order, int[] slots, int[] pagesOut, int count, int epoch) {
+        assert lock.isHeldByCurrentThread();
+        if (cacheEpoch != epoch || !open || draining) {
+            return 0;
+        }
+        boolean movable = type == ZoneType.MOVABLE;
+        int n = 0;
+        while (n < count) {
+            int page = allocateLocked(order, slots[n], movable);
+            if (page == NIL) {
+                break;
+            }
+            pagesOut[n++] = page;
+        }
+        return n;
+    }
+
+    /** Takes back {@code count} blocks from a thread cache: {@code pages[from .. from + count)}. */
+    void returnCachedLocked(int[] pages, int from, int count) {
+        assert lock.isHeldByCurrentThread();
+        int now = ticker.now();
+        for (int i = from; i < from + count; i++) {
+            owner[pages[i]] = CACHED;
+            freeLocked(pages[i], now);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ purge
+
+    /**
+     * Returns to the OS the free blocks of the pages {@code [fromPage, ...)} that have been free for at least
+     * {@code minTicks}, walking at most {@code maxHeads} block heads and purging at most {@code maxPages} pages.
+     * The blocks stay free and usable (they read as zero afterwards).
+     *
+     * @return the page at which the next call should go on, or {@code pages} when the walk reached the end
+     */
+    int purgeLocked(int fromPage, int minTicks, int maxHeads, long maxPages, long[] purgedOut) {
+        assert lock.isHeldByCurrentThread();
+        if (info == null || !backing.canRelease()) {
+            return pages;
+        }
+        int now = ticker.now();
+        int page = fromPage;
+        long purged = 0;
+        for (int heads = 0; page < pages && heads < maxHeads && purged < maxPages; heads++) {
+            int head = info[page] & 0xFF;
+            int order = head & ORDER_MASK;
+            if ((head & FREE_HEAD) != 0) {
+                int since = owner[page];
+                if (since != 0 && now - since >= minTicks) {
+                    backing.release(offsetInNode + byteOffset(page), (long) 1 << (order + pageShift));
+                    owner[page] = 0;
+                    purgedPages += 1L << order;
+                    purged += 1L << order;
+                }
+            }
+            page += 1 << order;
+        }
+        purgedOut[0] += purged;
+        return page;
+    }
+
+    /** @return whether this zone's memory can go back to the OS (MMAP backing) while plugged */
+    boolean backingCanRelease() {
+        return backing != null && backing.canRelease();
+    }
+
+    long purgedPagesLocked() {
+        assert lock.isHeldByCurrentThread();
+        return purgedPages;
     }
 
     /** @return whether {@code page} is the head of an allocated block */
     boolean isUsedHeadLocked(int page) {
         assert lock.isHeldByCurrentThread();
         return info != null && page < pages && (info[page] & USED_HEAD) != 0;
-    }
-
-    /** @return whether the used block at head {@code page} is a HOTREMOVABLE allocation */
-    boolean isMovableBlockLocked(int page) {
-        assert lock.isHeldByCurrentThread();
-        return (info[page] & MOVABLE_BLOCK) != 0;
     }
 
     /** @return the order of the used block at head {@code page} */
@@ -329,7 +469,12 @@ final class Zone {
         return NIL;
     }
 
-    private void pushFree(int order, int page) {
+    /** Links a free head; {@code since} is the tick it became free, or 0 when its memory is purged. */
+    private void pushFree(int order, int page, int since) {
+        owner[page] = since;
+        if (since == 0) {
+            purgedPages += 1L << order;
+        }
         int first = heads[order];
         next[page] = first;
         prev[page] = NIL;
@@ -352,6 +497,9 @@ final class Zone {
         if (n != NIL) {
             prev[n] = p;
         }
+        if (owner[page] == 0) {
+            purgedPages -= 1L << order;
+        }
         info[page] = 0;
         freeBlocks[order]--;
     }
@@ -368,19 +516,26 @@ final class Zone {
         return freePages;
     }
 
-    /** @return a consistent snapshot of the counters (takes the lock) */
-    ZoneStatus snapshot() {
+    /**
+     * @param cachedPages pages of this zone's blocks in thread caches, sampled by the caller
+     * @return the counters, read together under the lock; cached pages count as free, not active
+     */
+    ZoneStatus snapshot(long cachedPages) {
         lock.lock();
         try {
-            return snapshotLocked();
+            return snapshotLocked(cachedPages);
         } finally {
             lock.unlock();
         }
     }
 
-    ZoneStatus snapshotLocked() {
+    ZoneStatus snapshotLocked(long cachedPages) {
         assert lock.isHeldByCurrentThread();
-        return new ZoneStatus(id, type, freePages, activePages, presentPages);
+        // Cached blocks are out of the buddy (in activePages); a sample that runs ahead of the lock-held counters
+        // is clamped so the snapshot still adds up.
+        long cached = Math.max(0, Math.min(cachedPages, activePages));
+        return new ZoneStatus(id, type, freePages + cached, activePages - cached, presentPages, cached,
+                purgedPages);
     }
 
     /**
@@ -399,6 +554,7 @@ final class Zone {
             return;
         }
         long walkedFree = 0;
+        long walkedPurged = 0;
         long walkedUsed = 0;
         int usedHeads = 0;
         int[] walkedFreeBlocks = new int[maxOrder + 1];
@@ -418,6 +574,9 @@ final class Zone {
             if ((head & FREE_HEAD) != 0) {
                 walkedFree += 1L << order;
                 walkedFreeBlocks[order]++;
+                if (owner[page] == 0) {
+                    walkedPurged += 1L << order;
+                }
             } else {
                 walkedUsed += 1L << order;
                 usedHeads++;
@@ -430,6 +589,9 @@ final class Zone {
         if (walkedFree != freePages || walkedUsed != activePages || usedHeads != liveBlocks) {
             fail("page map has free " + walkedFree + ", active " + walkedUsed + ", blocks " + usedHeads
                     + " but counters say free " + freePages + ", active " + activePages + ", blocks " + liveBlocks);
+        }
+        if (walkedPurged != purgedPages) {
+            fail("page map has " + walkedPurged + " purged free pages but the counter says " + purgedPages);
         }
         for (int order = 0; order <= maxOrder; order++) {
             int count = 0;

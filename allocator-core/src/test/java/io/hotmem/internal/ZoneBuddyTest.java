@@ -1,12 +1,13 @@
 package io.hotmem.internal;
 
+import io.hotmem.MemoryBacking;
 import io.hotmem.NodeSpec;
+import io.hotmem.internal.prim.Backing;
 import io.hotmem.ZoneType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
@@ -21,11 +22,11 @@ class ZoneBuddyTest {
 
     private static Zone zone(int pages, int maxOrder, ZoneType type) {
         Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), new Zone[1]);
-        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new MemorySegment[1]);
+        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new MemorySegment[1], new Ticker());
         node.zones[0] = z;
-        MemorySegment mem = Arena.ofAuto().allocate((long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
+        Backing b = Backing.allocate(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();
-        z.plugLocked(mem);
+        z.plugLocked(b.segment(), b);
         z.setOpenLocked(true);
         return z;
     }
@@ -121,6 +122,70 @@ class ZoneBuddyTest {
         assertEquals(Zone.NIL, z.nextUsedHeadLocked(0));
         assertEquals(64, z.freePagesLocked());
         z.checkLocked();
+    }
+
+    @Test
+    void purgeCountsPagesThroughSplitsAndMerges() {
+        Zone z = zone(64, 6, ZoneType.NORMAL);
+        long fresh = z.backingCanRelease() ? 64 : 0;
+        assertEquals(fresh, z.purgedPagesLocked(), "fresh memory was never touched");
+        int a = z.allocateLocked(0, 1, false);          // splits the purged order-6 block
+        assertEquals(fresh == 0 ? 0 : 63, z.purgedPagesLocked(), "the halves stay purged");
+        z.checkLocked();
+        z.freeLocked(a);                                  // merges back: the whole block is dirty now
+        assertEquals(0, z.purgedPagesLocked());
+        z.checkLocked();
+        long[] purged = new long[1];
+        assertEquals(64, z.purgeLocked(0, 0, 4096, 4096, purged), "the walk reached the end");
+        assertEquals(fresh == 0 ? 0 : 64, purged[0]);
+        assertEquals(fresh == 0 ? 0 : 64, z.purgedPagesLocked());
+        z.checkLocked();
+        int b = z.allocateLocked(2, 2, false);
+        assertEquals(fresh == 0 ? 0 : 60, z.purgedPagesLocked(), "the allocated block is no longer purged");
+        z.memory.set(java.lang.foreign.ValueLayout.JAVA_LONG, z.byteOffset(b), 42L);
+        z.checkLocked();
+    }
+
+    @Test
+    void purgeSkipsYoungBlocksAndStopsAtItsBounds() {
+        Zone z = zone(64, 6, ZoneType.NORMAL);
+        int[] blocks = new int[8];
+        for (int i = 0; i < blocks.length; i++) {
+            blocks[i] = z.allocateLocked(3, i + 1, false);
+        }
+        for (int i = 0; i < blocks.length; i += 2) {
+            z.freeLocked(blocks[i]);                      // four free order-3 blocks, no merges
+        }
+        long[] purged = new long[1];
+        assertEquals(64, z.purgeLocked(0, Integer.MAX_VALUE, 4096, 4096, purged), "nothing is old enough");
+        assertEquals(0, purged[0]);
+        assertEquals(16, z.purgeLocked(0, 0, 2, 4096, purged), "two heads per call");
+        assertEquals(z.backingCanRelease() ? 8 : 0, purged[0]);
+        assertEquals(64, z.purgeLocked(16, 0, 4096, 4096, purged));
+        assertEquals(z.backingCanRelease() ? 32 : 0, z.purgedPagesLocked());
+        z.checkLocked();
+    }
+
+    @Test
+    void cacheRefillAndReturnKeepTheCounters() {
+        Zone z = zone(64, 6, ZoneType.MOVABLE);
+        int epoch = z.cacheEpoch;
+        assertTrue(Zone.isAcceptingEpoch(epoch));
+        int[] slots = {10, 11, 12, 13, 14, 15, 16, 17};
+        int[] got = new int[8];
+        assertEquals(0, z.refillCacheLocked(0, slots, got, 8, epoch + 2), "a stale epoch gets nothing");
+        assertEquals(8, z.refillCacheLocked(0, slots, got, 8, epoch));
+        assertEquals(0, got[0], "lowest block first");
+        assertEquals(56, z.freePagesLocked());
+        assertEquals(8, z.liveBlocksLocked(), "cached blocks are out of the buddy");
+        assertEquals(13, z.ownerLocked(got[3]), "each block is owned by its cached slot");
+        z.checkLocked();
+        z.returnCachedLocked(got, 0, 7);
+        assertEquals(63, z.freePagesLocked());
+        z.checkLocked();
+        z.setOpenLocked(false);
+        assertTrue(z.cacheEpoch != epoch && !Zone.isAcceptingEpoch(z.cacheEpoch), "closing moves the epoch on");
+        assertEquals(0, z.refillCacheLocked(0, slots, got, 8, z.cacheEpoch), "a closed zone gives no blocks");
     }
 
     @Test

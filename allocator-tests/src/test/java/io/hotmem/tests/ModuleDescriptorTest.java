@@ -25,7 +25,7 @@ class ModuleDescriptorTest {
         Set<String> exports = d.exports().stream().map(ModuleDescriptor.Exports::source).collect(Collectors.toSet());
         assertEquals(Set.of("io.hotmem"), exports);
         assertTrue(d.packages().contains("io.hotmem.internal"), d.packages().toString());
-        assertEquals(Set.of("java.base", "jdk.jfr", "java.management"),
+        assertEquals(Set.of("java.base", "jdk.jfr", "java.management", "org.agrona"),
                 d.requires().stream().map(ModuleDescriptor.Requires::name).collect(Collectors.toSet()),
                 "nothing beyond the JDK");
     }

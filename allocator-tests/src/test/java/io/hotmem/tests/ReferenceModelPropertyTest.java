@@ -107,12 +107,12 @@ class ReferenceModelPropertyTest {
                 long size = 1 + (op.a() * 61L) % ((long) PAGE << MAX_ORDER);
                 int flags = (int) (op.c() & AllocFlags.ALL);
                 boolean thisNode = (flags & AllocFlags.THISNODE) != 0;
-                String before = a.status().render();
+                String before = Snapshots.settled(a);
                 long h;
                 try {
                     h = a.allocate(size, flags, node);
                 } catch (AllocationFailedException e) {
-                    assertEquals(before, a.status().render(), "failed allocation changed state");
+                    assertEquals(before, Snapshots.settled(a), "failed allocation changed state");
                     return;
                 }
                 assertNotEquals(PageAllocator.NULL_HANDLE, h);
@@ -160,18 +160,18 @@ class ReferenceModelPropertyTest {
             case PIN_LONG_TERM -> {
                 if (!live.isEmpty()) {
                     Alloc x = live.get(op.a() % live.size());
-                    String before = a.status().render();
+                    String before = Snapshots.settled(a);
                     try {
                         Pin p = a.pinLongTerm(x.handle);
                         x.pins.add(p);
                         assertEquals(ZoneType.NORMAL, a.status().zone(a.zoneOf(x.handle)).type(),
                                 "a long-term pin leaves removable memory");
                     } catch (AllocationFailedException e) {
-                        assertEquals(before, a.status().render(), "failed pinLongTerm changed state");
+                        assertEquals(before, Snapshots.settled(a), "failed pinLongTerm changed state");
                     } catch (IllegalStateException e) {
                         // Pinned by this test already, in a MOVABLE zone: it cannot leave; nothing changes.
                         assertFalse(x.pins.isEmpty(), e.getMessage());
-                        assertEquals(before, a.status().render(), "failed pinLongTerm changed state");
+                        assertEquals(before, Snapshots.settled(a), "failed pinLongTerm changed state");
                     }
                 }
             }

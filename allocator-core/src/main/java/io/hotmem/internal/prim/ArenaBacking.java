@@ -30,6 +30,11 @@ final class ArenaBacking implements Backing {
     }
 
     @Override
+    public boolean canRelease() {
+        return false;
+    }
+
+    @Override
     public void close() {
         arena.close();
     }

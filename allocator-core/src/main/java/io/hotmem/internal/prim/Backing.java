@@ -22,6 +22,9 @@ public interface Backing extends AutoCloseable {
      */
     void release(long offset, long bytes);
 
+    /** @return whether {@link #release} really gives memory back (false where it is a no-op) */
+    boolean canRelease();
+
     /** Returns the memory to the OS. Waits until no thread is inside an access to it. */
     @Override
     void close();

@@ -134,6 +134,11 @@ final class MmapBacking implements Backing {
     }
 
     @Override
+    public boolean canRelease() {
+        return true;
+    }
+
+    @Override
     public void close() {
         arena.close();
     }

@@ -1,0 +1,368 @@
+package io.hotmem.internal;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.internal.prim.Membarrier;
+
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.util.Arrays;
+
+/**
+ * One thread's cache of free blocks (per zone, per order up to a limit) and of free handle-table slots: the Linux
+ * per-CPU page lists, per thread. The owning thread allocates and frees small blocks through it with no atomic
+ * instruction and no lock shared with other threads; it refills and flushes in batches under the zone lock.
+ *
+ * <h2>Protocol: an asymmetric Dekker handshake</h2>
+ * Only the owner touches the cache, except a <em>stealer</em> (another thread, holding the allocator's flush lock)
+ * that takes blocks and slots back: when a zone stops accepting blocks (disable, drain, remap, close), on
+ * {@code trimCaches()}, when the agent finds the cache idle, and when the owner has died.
+ * <pre>
+ *  owner, each operation                        stealer
+ *  S:  seq = odd          (opaque store)        stealing = 1            (volatile store)
+ *  L:  if stealing != 0: seq = even; bail       membarrier()            (every running thread: full fence)
+ *      if the zone does not accept: bail        wait until seq is even, or changes
+ *      use the cache (blocks, slots, page map)  take the blocks and slots; return blocks to the zones
+ *  S2: seq = even         (release store)       stealing = 0            (release store)
+ * </pre>
+ * Claim: the stealer never takes blocks while an operation that did not bail is in flight, and no operation that
+ * starts after the stealer's wait touches the cache before {@code stealing} is 0 again. Why: the membarrier puts a
+ * full fence at some point P of the owner's instruction stream. If P comes after S, the stealer sees {@code seq}
+ * odd and waits for S2. If P comes before S, then L (after S in program order, so after P) sees
+ * {@code stealing == 1} and bails. Everything the owner wrote before S2 happens-before the stealer's read of the
+ * even {@code seq}; everything the stealer wrote happens-before the owner's acquire read of {@code stealing == 0}.
+ *
+ * <p>Assumptions, stated because the Java memory model alone does not give them: (1) Linux's
+ * {@code membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)} semantics ({@link Membarrier}); (2) the JIT keeps S before L
+ * in program order: both are VarHandle accesses with a memory-order mode, which HotSpot's compilers bracket with
+ * CPU-order barriers, so neither moves past the other. Where membarrier is not available, S is a volatile store
+ * (a full fence, about 6 ns here) and the protocol is a plain Dekker handshake, which the memory model does
+ * guarantee. Tests: {@code ThreadCacheStressTest} (disable/drain while threads allocate: no block of a closed
+ * node is handed out, none is lost) and the Lincheck model checks of allocation with concurrent remap.
+ *
+ * <p>A zone that stops accepting blocks first changes its {@link Zone#cacheEpoch} under the zone lock, then is
+ * stolen from every cache: after that no cache holds or hands out its blocks (invariant 3), and what owners wrote
+ * (page-map bytes and owners of blocks they handed out) is visible to a relocation that walks the zone next.
+ */
+final class ThreadCache {
+    private static final VarHandle SEQ;
+    private static final VarHandle STEALING;
+    /** Owners order S before L with compiler ordering only, and stealers run a membarrier. */
+    static final boolean ASYMMETRIC = Membarrier.AVAILABLE;
+
+    static {
+        if ((AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE) >= 8) {
+            throw new ExceptionInInitializerError("the zone memo key has 3 bits for the flags that pick a zonelist");
+        }
+        try {
+            MethodHandles.Lookup l = MethodHandles.lookup();
+            SEQ = l.findVarHandle(ThreadCache.class, "seq", int.class);
+            STEALING = l.findVarHandle(ThreadCache.class, "stealing", int.class);
+        } catch (ReflectiveOperationException e) {
+            throw new ExceptionInInitializerError(e);
+        }
+    }
+
+    /** Most bytes cached per zone and order (at least 2 blocks). */
+    static final long BYTES_PER_ORDER = 1 << 20;
+
+    final Thread owner;
+    /** Odd while the owner is in an operation. */
+    @SuppressWarnings("unused")
+    private volatile int seq;
+    /** The owner's copy of {@link #seq}. */
+    private int ownerSeq;
+    /** Non-zero while a stealer works on this cache. */
+    @SuppressWarnings("unused")
+    private volatile int stealing;
+
+    private final HandleTable table;
+    private final int orders;
+    /**
+     * Every cached block, as one flat array so that a pop is two dependent loads: for zone {@code id} and order
+     * {@code o}, the region at {@code id * perZone + o * stride} holds the count, then that many FREE
+     * handle-table slots, each still holding the location of its block (a slot and its block are cached
+     * together, so reuse writes neither the page map nor the location). Grown by the owner.
+     */
+    private int[] stacks = new int[0];
+    /** Ints per order's region: the count and the capacity of order 0 (the largest). */
+    private final int stride;
+    /** Ints per zone: {@code orders * stride}. */
+    private final int perZone;
+    /** Capacity of order 0; order {@code o} holds {@code max(2, capacity0 >> o)}. */
+    private final int capacity0;
+    /** Scratch for batches of head pages (owner, or a stealer after the handshake). */
+    private final int[] pages;
+    /** The allocation's last zone choice: valid while the zonelists object and the key are the same. */
+    private Zonelists memoLists;
+    private int memoKey = -1;
+    private Zone memoZone;
+    /** The agent's last look at {@link #operationCount}, and when it last saw it change. Agent thread only. */
+    long seenOperations = -1;
+    int seenAtTick;
+
+    ThreadCache(Thread owner, HandleTable table, int orders, int pageShift) {
+        this.owner = owner;
+        this.table = table;
+        this.orders = orders;
+        this.capacity0 = capacity(0, pageShift);
+        this.stride = 1 + capacity0;
+        this.perZone = orders * stride;
+        this.pages = new int[capacity(0, pageShift)];
+    }
+
+    /** @return how many blocks of {@code order} one zone's stack holds */
+    static int capacity(int order, int pageShift) {
+        return (int) Math.max(2, BYTES_PER_ORDER >>> (order + pageShift));
+    }
+
+    /** @return how many slots the region of {@code order} holds (as {@link #capacity}) */
+    private int capacityAt(int order) {
+        return Math.max(2, capacity0 >> order);
+    }
+
+    // ------------------------------------------------------------------------------------------------ owner
+
+    /** S and L of the protocol. @return false when a stealer is at work: the operation must not touch the cache */
+    private boolean begin() {
+        int s = ++ownerSeq;
+        if (ASYMMETRIC) {
+            SEQ.setOpaque(this, s);
+        } else {
+            SEQ.setVolatile(this, s);
+        }
+        if ((int) STEALING.getAcquire(this) != 0) {
+            end();
+            return false;
+        }
+        return true;
+    }
+
+    /** S2 of the protocol. */
+    private void end() {
+        SEQ.setRelease(this, ++ownerSeq);
+    }
+
+    /** @return the offset of the region of {@code (zoneId, order)} in {@link #stacks}, growing it when needed */
+    private int region(int zoneId, int order) {
+        int at = zoneId * perZone + order * stride;
+        if (at >= stacks.length) {
+            stacks = Arrays.copyOf(stacks, Math.max((zoneId + 1) * perZone, 2 * stacks.length));
+        }
+        return at;
+    }
+
+    /** @return the first zone of the zonelist for {@code node} and {@code flags}, or null when it is empty */
+    private Zone zoneFor(Zonelists zl, int node, int flags) {
+        int kind = flags & (AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE);
+        int key = node << 3 | kind; // kind is below 8 (HOTREMOVABLE 1, THISNODE 4)
+        if (zl == memoLists && key == memoKey) {
+            return memoZone;
+        }
+        Zone[] list = zl.get(node, flags);
+        Zone z = list.length > 0 ? list[0] : null;
+        memoLists = zl;
+        memoKey = key;
+        memoZone = z;
+        return z;
+    }
+
+    /**
+     * Allocates a block of {@code order} through this cache from the first zone of the zonelist for
+     * {@code node} and {@code flags}, refilling the cache from the zone when empty. Owner thread only.
+     *
+     * @return the new handle, or 0 when the zone does not accept blocks, has none of that order, or a stealer is at
+     *         work (the caller takes the slow path)
+     */
+    long allocate(Zonelists zl, int node, int flags, int order, long bytes) {
+        Zone z = zoneFor(zl, node, flags);
+        if (z == null || !begin()) {
+            return 0;
+        }
+        try {
+            int epoch = z.cacheEpoch;
+            if (!Zone.isAcceptingEpoch(epoch)) {
+                return 0;
+            }
+            int at = region(z.id, order);
+            int[] st = stacks;
+            int n = st[at];
+            if (n == 0) {
+                n = refill(z, at, order, epoch);
+                if (n == 0) {
+                    return 0;
+                }
+            }
+            int slot = st[at + n];
+            st[at] = n - 1;
+            return table.publishCached(slot, bytes, flags);
+        } finally {
+            end();
+        }
+    }
+
+    /** Takes a batch of slots from the table and as many blocks from the zone, paired. @return how many */
+    private int refill(Zone z, int at, int order, int epoch) {
+        int[] st = stacks;
+        int[] slots = new int[Math.max(1, capacityAt(order) / 4)];
+        int want = table.acquireSlots(slots, slots.length);
+        int n;
+        z.lock.lock();
+        try {
+            n = z.refillCacheLocked(order, slots, pages, want, epoch);
+        } finally {
+            z.lock.unlock();
+        }
+        if (n < want) {
+            table.releaseSlots(slots, n, want - n);
+        }
+        // The stack pops from the top: put the lowest block there (with its slot), so a zone fills from its start.
+        for (int i = 0; i < n; i++) {
+            int slot = slots[n - 1 - i];
+            table.setFreeLocation(slot, HandleTable.location(z.id, pages[n - 1 - i]));
+            st[at + 1 + i] = slot;
+        }
+        st[at] = n;
+        return n;
+    }
+
+    /**
+     * Takes a freed allocation's slot with its block of {@code order} at {@code z} when the cache keeps that order
+     * and the zone accepts blocks. Owner thread only; the caller has set the entry FREE.
+     *
+     * @return whether both were taken; if not, the caller frees the block to the zone and the slot to the table
+     */
+    boolean free(Zone z, int order, int slot) {
+        if (order >= orders || !begin()) {
+            return false;
+        }
+        try {
+            if (!Zone.isAcceptingEpoch(z.cacheEpoch)) {
+                return false;
+            }
+            int at = region(z.id, order);
+            int[] st = stacks;
+            int n = st[at];
+            int capacity = capacityAt(order);
+            if (n == capacity) {
+                // Full: the oldest half (bottom of the stack) goes back to the zone and the table.
+                int half = capacity / 2;
+                giveBack(z, st, at + 1, half);
+                System.arraycopy(st, at + 1 + half, st, at + 1, n - half);
+                n -= half;
+            }
+            st[at + 1 + n] = slot;
+            st[at] = n + 1;
+            return true;
+        } finally {
+            end();
+        }
+    }
+
+    /** Returns the blocks of the cached slots {@code st[from .. from + n)} to {@code z} and the slots to the table. */
+    private void giveBack(Zone z, int[] st, int from, int n) {
+        for (int i = 0; i < n; i++) {
+            pages[i] = (int) HandleTable.pageOfLocation(table.freeLocation(st[from + i]));
+        }
+        z.lock.lock();
+        try {
+            z.returnCachedLocked(pages, 0, n);
+        } finally {
+            z.lock.unlock();
+        }
+        table.releaseSlots(st, from, n);
+    }
+
+    /** @return a number that changes with every operation of the owner (the agent calls a cache idle when not) */
+    int operationCount() {
+        return (int) SEQ.getVolatile(this);
+    }
+
+    // ------------------------------------------------------------------------------------------------ stealer
+
+    /**
+     * Takes back from each of {@code caches} its blocks of {@code only} (every zone when null), with their slots;
+     * returns them to their zones and the table. The caller holds the allocator's
+     * flush lock (one stealer at a time) and no zone lock. Waits for each owner's operation in flight.
+     *
+     * @param allZones the allocator's zones by id
+     * @return the pages given back
+     */
+    static long steal(ThreadCache[] caches, Zone[] allZones, Zone[] only) {
+        if (caches.length == 0) {
+            return 0;
+        }
+        for (ThreadCache c : caches) {
+            STEALING.setVolatile(c, 1);
+        }
+        long pages = 0;
+        try {
+            if (ASYMMETRIC) {
+                Membarrier.run();
+            }
+            for (ThreadCache c : caches) {
+                c.awaitQuiescent();
+                pages += c.takeBack(allZones, only);
+            }
+        } finally {
+            for (ThreadCache c : caches) {
+                STEALING.setRelease(c, 0);
+            }
+        }
+        return pages;
+    }
+
+    /** Waits until the owner is not inside an operation that started before the stealer's membarrier. */
+    private void awaitQuiescent() {
+        int s = (int) SEQ.getVolatile(this);
+        for (int spins = 0; (s & 1) != 0 && (int) SEQ.getVolatile(this) == s && owner.isAlive(); spins++) {
+            HandleTable.backoff(spins);
+        }
+    }
+
+    private long takeBack(Zone[] allZones, Zone[] only) {
+        long pages = 0;
+        int zoneCount = stacks.length / perZone;
+        if (only == null) {
+            for (int id = 0; id < zoneCount && id < allZones.length; id++) {
+                pages += takeBack(allZones[id]);
+            }
+        } else {
+            for (Zone z : only) {
+                pages += z.id < zoneCount ? takeBack(z) : 0;
+            }
+        }
+        return pages;
+    }
+
+    private long takeBack(Zone z) {
+        long pages = 0;
+        int[] st = stacks;
+        for (int o = 0; o < orders; o++) {
+            int at = z.id * perZone + o * stride;
+            int n = st[at];
+            if (n > 0) {
+                // A zone is stolen from before it is unplugged, so it is plugged whenever a cache holds its blocks.
+                giveBack(z, st, at + 1, n);
+                st[at] = 0;
+                pages += (long) n << o;
+            }
+        }
+        return pages;
+    }
+
+    /**
+     * @return the pages of zone {@code zoneId} in this cache, read without any handshake (a sample: the owner may
+     *         be changing them)
+     */
+    long cachedPages(int zoneId) {
+        int[] st = stacks;
+        long pages = 0;
+        for (int o = 0; o < orders; o++) {
+            int at = zoneId * perZone + o * stride;
+            if (at < st.length) {
+                pages += (long) st[at] << o;
+            }
+        }
+        return pages;
+    }
+}
