@@ -236,8 +236,9 @@ public final class DefaultPageAllocator implements PageAllocator {
         Zone[] list = preferred < 0 ? new Zone[0] : zl.get(preferred, flags);
         boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
         long h = allocateFromZones(list, order, bytes, flags, movable);
-        if (h == NULL_HANDLE && trimCaches() > 0) {
-            // Memory sat in threads' caches (Linux drains its per-CPU lists the same way): try once more.
+        for (int retry = 0; retry < 3 && h == NULL_HANDLE && trimCaches() > 0; retry++) {
+            // Memory sat in threads' caches (Linux drains its per-CPU lists the same way): try again. Other
+            // threads may refill their caches meanwhile, hence a few tries.
             h = allocateFromZones(list, order, bytes, flags, movable);
         }
         if (h == NULL_HANDLE && table.freeSlotsInTable() == 0) {

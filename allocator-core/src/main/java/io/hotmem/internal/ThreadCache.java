@@ -62,7 +62,7 @@ final class ThreadCache {
         }
     }
 
-    /** Most bytes cached per zone and order (at least 2 blocks). */
+    /** Most bytes cached per zone and order (at least 2 blocks; less for small zones, see {@link Zone#cachePages}). */
     static final long BYTES_PER_ORDER = 1 << 20;
 
     final Thread owner;
@@ -88,7 +88,7 @@ final class ThreadCache {
     private final int stride;
     /** Ints per zone: {@code orders * stride}. */
     private final int perZone;
-    /** Capacity of order 0; order {@code o} holds {@code max(2, capacity0 >> o)}. */
+    /** The largest capacity of any zone's order-0 stack (see {@link #capacityAt}). */
     private final int capacity0;
     /** Scratch for batches of head pages (owner, or a stealer after the handshake). */
     private final int[] pages;
@@ -115,9 +115,9 @@ final class ThreadCache {
         return (int) Math.max(2, BYTES_PER_ORDER >>> (order + pageShift));
     }
 
-    /** @return how many slots the region of {@code order} holds (as {@link #capacity}) */
-    private int capacityAt(int order) {
-        return Math.max(2, capacity0 >> order);
+    /** @return how many blocks of {@code order} this cache keeps from {@code z} (at most the region's room) */
+    private static int capacityAt(Zone z, int order) {
+        return Math.max(2, z.cachePages >> order);
     }
 
     // ------------------------------------------------------------------------------------------------ owner
@@ -203,7 +203,7 @@ final class ThreadCache {
     /** Takes a batch of slots from the table and as many blocks from the zone, paired. @return how many */
     private int refill(Zone z, int at, int order, int epoch) {
         int[] st = stacks;
-        int[] slots = new int[Math.max(1, capacityAt(order) / 4)];
+        int[] slots = new int[Math.max(1, capacityAt(z, order) / 4)];
         int want = table.acquireSlots(slots, slots.length);
         int n;
         z.lock.lock();
@@ -242,7 +242,7 @@ final class ThreadCache {
             int at = region(z.id, order);
             int[] st = stacks;
             int n = st[at];
-            int capacity = capacityAt(order);
+            int capacity = capacityAt(z, order);
             if (n == capacity) {
                 // Full: the oldest half (bottom of the stack) goes back to the zone and the table.
                 int half = capacity / 2;

@@ -71,6 +71,11 @@ final class Zone {
     final long offsetInNode;
     /** Pages managed while plugged. */
     final int pages;
+    /**
+     * Most pages a thread caches per order from this zone: 1/64 of the zone, at most 1 MiB (as Linux scales its
+     * per-CPU list limits to the zone), so that a small zone is not hoarded by the caches of many threads.
+     */
+    final int cachePages;
     final int pageShift;
     final int maxOrder;
     final ReentrantLock lock = new ReentrantLock();
@@ -122,6 +127,7 @@ final class Zone {
         this.node = node;
         this.offsetInNode = offsetInNode;
         this.pages = pages;
+        this.cachePages = (int) Math.max(2, Math.min(ThreadCache.BYTES_PER_ORDER >>> pageShift, pages >>> 6));
         this.pageShift = pageShift;
         this.maxOrder = maxOrder;
         this.heads = new int[maxOrder + 1];

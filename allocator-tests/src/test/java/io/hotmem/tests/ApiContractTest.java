@@ -154,8 +154,8 @@ class ApiContractTest {
             assertEquals(0, b.zoneOf(n), "non-movable never lands in a MOVABLE zone: node 1 has only one");
             assertEquals("""
                     Node 0 enabled nonhotremovable
-                    Normal[0]: free 1535, active 1, present 1536, cached 63, purged 1472
-                    Movable[1]: free 511, active 1, present 512, cached 63, purged 448
+                    Normal[0]: free 1535, active 1, present 1536, cached 5, purged 1530
+                    Movable[1]: free 511, active 1, present 512, cached 1, purged 510
 
                     Node 1 enabled hotremovable
                     Movable[2]: free 1024, active 0, present 1024, cached 0, purged 1024
