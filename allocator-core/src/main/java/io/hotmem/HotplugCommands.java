@@ -18,6 +18,7 @@ import java.util.function.IntConsumer;
  * drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
  * offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
  * unplug N        return disabled, empty node N's memory to the operating system
+ * trim            give threads' cached free blocks back to their zones
  * status          the status view
  * help            this text
  * </pre>
@@ -41,6 +42,7 @@ public final class HotplugCommands {
               drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
               offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
               unplug N        return disabled, empty node N's memory to the operating system
+              trim            give threads' cached free blocks back to their zones
               status          the status view
               help            this text
             """;
@@ -80,6 +82,10 @@ public final class HotplugCommands {
                 case "status" -> {
                     arity(w, 1, 1, line);
                     yield allocator.status().render();
+                }
+                case "trim" -> {
+                    arity(w, 1, 1, line);
+                    yield "gave back " + allocator.trimCaches() + " cached pages\n";
                 }
                 case "plug" -> transition(w, line, allocator::plug, "plugged (disabled)");
                 case "enable" -> transition(w, line, allocator::enable, "enabled");

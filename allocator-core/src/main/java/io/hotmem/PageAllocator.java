@@ -17,7 +17,11 @@ import java.util.Objects;
  *
  * <p><b>Threads.</b> Every method may be called from any thread. Accessors of one allocation are linearizable:
  * a read returns the last completed write, and a long read or written at an 8-aligned offset is never torn.
- * Node transitions are serialised with each other.
+ * Node transitions are serialised with each other. Small blocks (see {@link Builder#threadCacheMaxOrder}) are
+ * allocated and freed through a cache of the calling thread, so a free block may sit in one thread's cache for a
+ * while: an allocation that would otherwise fail, and every disable, drain and remap, first takes such blocks back
+ * (see {@link #trimCaches()}). A background agent returns memory that stays free to the operating system (see
+ * {@link Builder#purgeAfter}).
  *
  * <p><b>Errors.</b> Every misuse gets an exception whose message names the bad value, and changes nothing:
  * {@link IllegalArgumentException} for bad sizes, flags, node or zone ids; {@link StaleHandleException} for a
@@ -47,9 +51,10 @@ public interface PageAllocator extends AutoCloseable {
     long NULL_HANDLE = 0L;
 
     /**
-     * Returns a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing.
+     * Returns a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing, thread
+     * caches for blocks up to 64 KiB, free memory purged after 10 seconds by a background agent.
      *
-     * @return a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing
+     * @return a builder with those defaults
      */
     static Builder builder() {
         return new Builder();

@@ -84,6 +84,13 @@ public interface PageAllocatorMXBean {
     String offline(int node, long timeoutMillis);
 
     /**
+     * Gives threads' cached free blocks back to their zones ({@link PageAllocator#trimCaches()}).
+     *
+     * @return what the {@code trim} command prints
+     */
+    String trimCaches();
+
+    /**
      * Returns its output.
      *
      * @param command a {@link HotplugCommands} line

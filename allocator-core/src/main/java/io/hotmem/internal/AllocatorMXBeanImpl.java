@@ -49,6 +49,11 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
     }
 
     @Override
+    public String trimCaches() {
+        return commands.execute("trim");
+    }
+
+    @Override
     public String remap(int zone, long timeoutMillis) {
         return commands.execute("remap " + zone + " " + seconds(timeoutMillis));
     }

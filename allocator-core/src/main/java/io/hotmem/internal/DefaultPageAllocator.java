@@ -262,7 +262,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         }
         for (Zone z : list) {
             int page;
-            z.lock.lock();
+            z.lockForAllocation();
             try {
                 page = z.allocateLocked(order, slot, movable);
             } finally {

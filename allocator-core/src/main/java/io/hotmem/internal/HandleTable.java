@@ -106,10 +106,17 @@ final class HandleTable {
     final long tag;
     private final long[][] chunks = new long[MAX_SLOTS >>> CHUNK_SHIFT][];
 
-    // Slot allocation: guarded by "this". A leaf lock.
-    private int[] freeSlots = new int[1024];
-    private int freeSlotCount;
-    private int nextUnused;
+    /**
+     * Slot allocation state, in an object of its own whose monitor guards it (a leaf lock): its writes then share
+     * no cache line with {@link #tag} and {@link #chunks}, which every access reads.
+     */
+    private static final class FreeSlots {
+        int[] stack = new int[1024];
+        int count;
+        int nextUnused;
+    }
+
+    private final FreeSlots free = new FreeSlots();
 
     HandleTable() {
         this.tag = (TAGS.getAndIncrement() % TAG_MASK) + 1;
@@ -290,12 +297,19 @@ final class HandleTable {
      *
      * @return the slot, or -1 when all {@link #MAX_SLOTS} are live
      */
-    synchronized int acquireSlot() {
+    int acquireSlot() {
+        synchronized (free) {
+            return acquireSlotLocked();
+        }
+    }
+
+    private int acquireSlotLocked() {
+        FreeSlots f = free;
         int slot;
-        if (freeSlotCount > 0) {
-            slot = freeSlots[--freeSlotCount];
-        } else if (nextUnused < MAX_SLOTS) {
-            slot = nextUnused++;
+        if (f.count > 0) {
+            slot = f.stack[--f.count];
+        } else if (f.nextUnused < MAX_SLOTS) {
+            slot = f.nextUnused++;
             int ci = slot >>> CHUNK_SHIFT;
             if (chunks[ci] == null) {
                 long[] c = new long[CHUNK_SLOTS << ENTRY_SHIFT];
@@ -315,42 +329,59 @@ final class HandleTable {
      *
      * @return how many, 0 when all {@link #MAX_SLOTS} are live
      */
-    synchronized int acquireSlots(int[] dst, int n) {
-        int k = 0;
-        while (k < n) {
-            int slot = acquireSlot();
-            if (slot < 0) {
-                break;
+    int acquireSlots(int[] dst, int n) {
+        synchronized (free) {
+            int k = 0;
+            while (k < n) {
+                int slot = acquireSlotLocked();
+                if (slot < 0) {
+                    break;
+                }
+                dst[k++] = slot;
             }
-            dst[k++] = slot;
+            // Highest first: a thread cache hands out the slots from the end of the list, so a thread's first (and
+            // in a steady loop, only) slot is the lowest of its batch. Entries are 32 bytes behind a 16-byte array
+            // header, so a batch's first entry shares a cache line with the previous batch's last one: that one
+            // must then be the other thread's least used, not its most used (measured: 25 ns against 70-90 ns for
+            // an allocate + free per thread with two threads, AllocFreeTwoThreadsBenchmark).
+            for (int i = 0, j = k - 1; i < j; i++, j--) {
+                int t = dst[i];
+                dst[i] = dst[j];
+                dst[j] = t;
+            }
+            return k;
         }
-        // Reverse, so that a thread hands out the lowest first.
-        for (int i = 0, j = k - 1; i < j; i++, j--) {
-            int t = dst[i];
-            dst[i] = dst[j];
-            dst[j] = t;
-        }
-        return k;
     }
 
     /** Returns a slot whose state is FREE (after a free, or an allocation that found no block). */
-    synchronized void releaseSlot(int slot) {
-        if (freeSlotCount == freeSlots.length) {
-            freeSlots = java.util.Arrays.copyOf(freeSlots, freeSlots.length * 2);
+    void releaseSlot(int slot) {
+        synchronized (free) {
+            releaseSlotLocked(slot);
         }
-        freeSlots[freeSlotCount++] = slot;
+    }
+
+    private void releaseSlotLocked(int slot) {
+        FreeSlots f = free;
+        if (f.count == f.stack.length) {
+            f.stack = java.util.Arrays.copyOf(f.stack, f.stack.length * 2);
+        }
+        f.stack[f.count++] = slot;
     }
 
     /** Returns the FREE slots {@code src[from .. from + n)} from a thread cache. */
-    synchronized void releaseSlots(int[] src, int from, int n) {
-        for (int i = from; i < from + n; i++) {
-            releaseSlot(src[i]);
+    void releaseSlots(int[] src, int from, int n) {
+        synchronized (free) {
+            for (int i = from; i < from + n; i++) {
+                releaseSlotLocked(src[i]);
+            }
         }
     }
 
     /** @return slots on the table's free stack plus never-used ones (thread caches hold the rest of the free) */
-    synchronized int freeSlotsInTable() {
-        return freeSlotCount + (MAX_SLOTS - nextUnused);
+    int freeSlotsInTable() {
+        synchronized (free) {
+            return free.count + (MAX_SLOTS - free.nextUnused);
+        }
     }
 
     long[] chunkOfSlot(int slot) {

@@ -206,7 +206,7 @@ final class ThreadCache {
         int[] slots = new int[Math.max(1, capacityAt(z, order) / 4)];
         int want = table.acquireSlots(slots, slots.length);
         int n;
-        z.lock.lock();
+        z.lockForAllocation();
         try {
             n = z.refillCacheLocked(order, slots, pages, want, epoch);
         } finally {
@@ -263,7 +263,7 @@ final class ThreadCache {
         for (int i = 0; i < n; i++) {
             pages[i] = (int) HandleTable.pageOfLocation(table.freeLocation(st[from + i]));
         }
-        z.lock.lock();
+        z.lockForAllocation();
         try {
             z.returnCachedLocked(pages, 0, n);
         } finally {

@@ -53,7 +53,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #memory} is also read without the lock by accessors, which validate what they read (see
  * {@link HandleTable}).
  */
-final class Zone {
+final class Zone extends ZonePadAfter {
     static final int NIL = -1;
     static final int FREE_HEAD = 0x80;
     static final int USED_HEAD = 0x40;
@@ -61,33 +61,23 @@ final class Zone {
     static final int ORDER_MASK = 0x1F;
     /** The owner of a block that sits in a thread cache. */
     static final int CACHED = -1;
+    /** Spins of {@link #lockForAllocation} before it parks (about a microsecond each). */
+    static final int LOCK_SPINS = 100;
 
     static final MemorySegment NO_MEMORY = MemorySegment.ofArray(new byte[0]);
 
-    final int id;
     final ZoneType type;
     final Node node;
     /** Byte offset of the zone in its node's region. */
     final long offsetInNode;
     /** Pages managed while plugged. */
     final int pages;
-    /**
-     * Most pages a thread caches per order from this zone: 1/64 of the zone, at most 1 MiB (as Linux scales its
-     * per-CPU list limits to the zone), so that a small zone is not hoarded by the caches of many threads.
-     */
-    final int cachePages;
     final int pageShift;
     final int maxOrder;
     final ReentrantLock lock = new ReentrantLock();
     /** The allocator's coarse clock for {@code dirtySince}. */
     private final Ticker ticker;
 
-    /**
-     * Odd while the zone accepts new blocks, even otherwise; changed (always by 1 or 2, never back to an old value
-     * while plugged) under {@link #lock} on every open, close, drain start or end, plug and unplug. A thread cache
-     * uses its blocks of this zone only while the epoch it recorded equals this one.
-     */
-    volatile int cacheEpoch;
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
     volatile int flushedEpoch = -1;
 
@@ -120,14 +110,13 @@ final class Zone {
 
     Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
          MemorySegment[] memoryById, Ticker ticker) {
-        this.id = id;
+        super(id, (int) Math.max(2, Math.min(ThreadCache.BYTES_PER_ORDER >>> pageShift, pages >>> 6)));
         this.ticker = ticker;
         this.memoryById = memoryById;
         this.type = type;
         this.node = node;
         this.offsetInNode = offsetInNode;
         this.pages = pages;
-        this.cachePages = (int) Math.max(2, Math.min(ThreadCache.BYTES_PER_ORDER >>> pageShift, pages >>> 6));
         this.pageShift = pageShift;
         this.maxOrder = maxOrder;
         this.heads = new int[maxOrder + 1];
@@ -272,9 +261,26 @@ final class Zone {
         return live;
     }
 
+    /**
+     * Takes {@link #lock}, spinning briefly before it parks: the allocation paths hold it for a batch of at most a
+     * few microseconds, and parking and waking a thread costs more than that (most on a 2-core VM).
+     */
+    void lockForAllocation() {
+        if (lock.tryLock()) {
+            return;
+        }
+        for (int spins = 0; spins < LOCK_SPINS; spins++) {
+            Thread.onSpinWait();
+            if (lock.tryLock()) {
+                return;
+            }
+        }
+        lock.lock();
+    }
+
     /** Frees the used block at head {@code page}, taking the lock: {@link #freeLocked}. */
     void free(int page) {
-        lock.lock();
+        lockForAllocation();
         try {
             freeLocked(page);
         } finally {

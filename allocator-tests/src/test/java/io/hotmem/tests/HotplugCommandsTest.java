@@ -38,6 +38,18 @@ class HotplugCommandsTest {
     }
 
     @Test
+    void trimGivesTheCachesBack() {
+        a.free(a.allocate(4096, AllocFlags.HOTREMOVABLE, 1));
+        long cached = a.status().zone(1).cachedPages();
+        assertTrue(cached > 0, a.status().render());
+        assertEquals("gave back " + cached + " cached pages\n", c.execute("trim"));
+        assertEquals(0, a.status().zone(1).cachedPages());
+        assertEquals("gave back 0 cached pages\n", c.execute("TRIM"));
+        IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> c.execute("trim 1"));
+        assertTrue(e.getMessage().contains("at most 0 arguments"), e.getMessage());
+    }
+
+    @Test
     void theOriginalSequence() {
         assertEquals(a.status().render(), c.execute("status"));
         assertEquals("node 2 plugged (disabled)\n", c.execute("plug 2"));

@@ -45,6 +45,8 @@ class JmxTest {
             assertEquals(1024L, zones[0].get("presentPages"));
 
             long h = a.allocate(4096, AllocFlags.HOTREMOVABLE, 1);
+            assertTrue(((String) SERVER.invoke(name, "trimCaches", new Object[0], new String[0]))
+                    .startsWith("gave back "));
             assertEquals("node 1 disabled\n", SERVER.invoke(name, "disable", new Object[]{1},
                     new String[]{"int"}));
             String report = (String) SERVER.invoke(name, "drain", new Object[]{1, 5000L},
