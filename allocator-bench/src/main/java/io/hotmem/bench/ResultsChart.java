@@ -17,6 +17,7 @@ import org.jfree.data.category.DefaultCategoryDataset;
 
 import java.awt.Color;
 import java.io.IOException;
+import java.text.DecimalFormat;
 import java.io.Reader;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -74,7 +75,7 @@ public final class ResultsChart {
         }
         DefaultCategoryDataset data = new DefaultCategoryDataset();
         scores.forEach((series, byCase) -> byCase.forEach((c, score) -> data.addValue(score, series, c)));
-        JFreeChart chart = new JFreeChart("Allocate + free, ns per operation (lower is better, log scale)",
+        JFreeChart chart = new JFreeChart("Allocate + free, ns per operation and thread (lower is better)",
                 JFreeChart.DEFAULT_TITLE_FONT, plot(data), true);
         chart.setBackgroundPaint(Color.WHITE);
         ChartUtils.saveChartAsPNG(Path.of(args[0]).toFile(), chart, 1400, 700);
@@ -110,8 +111,17 @@ public final class ResultsChart {
     }
 
     private static CategoryPlot plot(DefaultCategoryDataset data) {
-        LogAxis range = new LogAxis("ns per allocate + free");
+        LogAxis range = new LogAxis("ns per allocate + free (log scale)");
+        range.setNumberFormatOverride(new DecimalFormat("0"));
         range.setSmallestValue(1);
+        double max = 0;
+        for (int r = 0; r < data.getRowCount(); r++) {
+            for (int c = 0; c < data.getColumnCount(); c++) {
+                Number v = data.getValue(r, c);
+                max = v == null ? max : Math.max(max, v.doubleValue());
+            }
+        }
+        range.setRange(10, Math.max(100, max * 1.5));
         CategoryAxis domain = new CategoryAxis("case (size or pattern, threads)");
         domain.setCategoryLabelPositions(CategoryLabelPositions.STANDARD);
         BarRenderer renderer = new BarRenderer();

@@ -92,6 +92,8 @@ final class ThreadCache {
     private final int capacity0;
     /** Scratch for batches of head pages (owner, or a stealer after the handshake). */
     private final int[] pages;
+    /** Scratch for the slots of a refill (owner only). */
+    private final int[] refillSlots;
     /** The allocation's last zone choice: valid while the zonelists object and the key are the same. */
     private Zonelists memoLists;
     private int memoKey = -1;
@@ -108,6 +110,7 @@ final class ThreadCache {
         this.stride = 1 + capacity0;
         this.perZone = orders * stride;
         this.pages = new int[capacity(0, pageShift)];
+        this.refillSlots = new int[capacity(0, pageShift)];
     }
 
     /** @return how many blocks of {@code order} one zone's stack holds */
@@ -203,8 +206,8 @@ final class ThreadCache {
     /** Takes a batch of slots from the table and as many blocks from the zone, paired. @return how many */
     private int refill(Zone z, int at, int order, int epoch) {
         int[] st = stacks;
-        int[] slots = new int[Math.max(1, capacityAt(z, order) / 4)];
-        int want = table.acquireSlots(slots, slots.length);
+        int[] slots = refillSlots;
+        int want = table.acquireSlots(slots, Math.max(1, capacityAt(z, order) / 4));
         int n;
         z.lockForAllocation();
         try {
