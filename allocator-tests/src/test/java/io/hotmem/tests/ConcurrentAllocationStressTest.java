@@ -2,13 +2,12 @@ package io.hotmem.tests;
 
 import io.hotmem.AllocFlags;
 import io.hotmem.NodeSpec;
-import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
+import io.hotmem.RelocationReport;
 import io.hotmem.ZoneStatus;
 import org.junit.jupiter.api.Test;
 
-import java.util.ArrayList;
-import java.util.List;
+import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -21,13 +20,17 @@ import static org.junit.jupiter.api.Assertions.assertNull;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Stress, not a benchmark: threads allocate, write a pattern, verify it and free, while an operator thread disables
- * and enables nodes and a checker snapshots status and invariants. Fixed seeds. Catches lost or shared blocks (a
- * pattern overwritten by another thread), blocks handed out by disabled nodes, and counter drift.
+ * Stress, not a benchmark: threads allocate, write a pattern, verify it and free, while an operator thread takes
+ * node 2 out of service and back again and a checker snapshots status and invariants. Fixed seeds. Catches lost
+ * or shared blocks (a pattern overwritten by another thread), blocks handed out by a disabled node (from any path,
+ * thread caches included), and counter drift.
  */
 class ConcurrentAllocationStressTest {
-    private static final int THREADS = 4;
-    private static final int OPS_PER_THREAD = 40_000;
+
+    /** What the operator does while node 2 is disabled. */
+    private interface WhileDisabled {
+        void run(PageAllocator a, SplittableRandom r) throws Exception;
+    }
 
     @Test
     void allocateWriteVerifyFreeWhileNodesFlip() throws Exception {
@@ -36,75 +39,119 @@ class ConcurrentAllocationStressTest {
                 .node(NodeSpec.hotRemovable(8L << 20))
                 .node(NodeSpec.hotRemovable(8L << 20))
                 .build()) {
-            AtomicReference<Throwable> failure = new AtomicReference<>();
-            AtomicBoolean stop = new AtomicBoolean();
-            AtomicLong verified = new AtomicLong();
-            // Node 2 is disabled for windows of time. phase is odd from the return of disable(2) until just before
-            // enable(2): an allocation that starts and ends within one odd phase must not land on node 2.
-            AtomicLong phase = new AtomicLong();
-            CountDownLatch done = new CountDownLatch(THREADS);
-            List<Thread> threads = new ArrayList<>();
-            for (int t = 0; t < THREADS; t++) {
-                final long seed = 1000 + t;
-                threads.add(Thread.ofPlatform().name("worker-" + t).start(() -> {
-                    try {
-                        work(a, seed, phase, verified);
-                    } catch (Throwable e) {
-                        failure.compareAndSet(null, e);
-                    } finally {
-                        done.countDown();
-                    }
-                }));
-            }
-            Thread operator = Thread.ofPlatform().name("operator").start(() -> {
-                SplittableRandom r = new SplittableRandom(7);
-                try {
-                    while (!stop.get()) {
-                        a.disable(2);
-                        phase.incrementAndGet();
-                        Thread.sleep(r.nextInt(3));
-                        phase.incrementAndGet();
-                        a.enable(2);
-                        Thread.sleep(r.nextInt(3));
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                }
-            });
-            Thread checker = Thread.ofPlatform().name("checker").start(() -> {
-                try {
-                    while (!stop.get()) {
-                        Snapshots.check(a);
-                        Thread.sleep(1);
-                    }
-                } catch (Throwable e) {
-                    failure.compareAndSet(null, e);
-                }
-            });
-            assertTrue(done.await(120, TimeUnit.SECONDS), "workers did not finish");
-            stop.set(true);
-            operator.join();
-            checker.join();
-            assertNull(failure.get(), () -> "failure: " + failure.get());
-            assertTrue(verified.get() > THREADS * (long) OPS_PER_THREAD / 4, "verified " + verified.get());
-            a.checkInvariants();
-            for (var n : a.status().nodes()) {
-                assertTrue(n.state() == NodeState.ENABLED || n.id() == 2);
-                for (ZoneStatus z : n.zones()) {
-                    assertEquals(0, z.activePages(), "all memory free at the end: " + z);
-                }
-            }
+            stress(a, 4, 40_000, 3 * 4096, (x, r) -> Thread.sleep(r.nextInt(3)));
         }
     }
 
-    private static void work(PageAllocator a, long seed, AtomicLong phase, AtomicLong verified) {
+    /**
+     * Small blocks only (all through the thread caches): node 2 is disabled, no cache may then hold any of its
+     * pages, it is drained (completely: nothing is pinned for long), and unplugged and plugged again half the time.
+     */
+    @Test
+    void cachesNeverServeADisabledNodeWhileItDrainsAndReplugs() throws Exception {
+        try (PageAllocator a = PageAllocator.builder().maxOrder(6)
+                .node(NodeSpec.fixed(16L << 20).movableBytes(8L << 20))
+                .node(NodeSpec.hotRemovable(16L << 20))
+                .node(NodeSpec.hotRemovable(16L << 20))
+                .build()) {
+            long cycles = stress(a, 3, 40_000, 64 * 1024, (x, r) -> {
+                for (ZoneStatus z : x.status().node(2).zones()) {
+                    assertEquals(0, z.cachedPages(), "a cache holds pages of disabled node 2: " + z);
+                }
+                x.checkInvariants();
+                RelocationReport rep = x.drain(2, Duration.ofSeconds(10));
+                assertTrue(rep.complete(), rep.toString());
+                if (r.nextBoolean()) {
+                    x.unplug(2);
+                    x.checkInvariants();
+                    x.plug(2);
+                }
+                x.checkInvariants();
+            });
+            assertTrue(cycles >= 5, "only " + cycles + " disable/drain cycles");
+        }
+    }
+
+    /**
+     * Runs {@code threads} workers of {@code ops} operations each (sizes 8 to {@code maxSize} bytes), an operator that
+     * disables node 2, runs {@code whileDisabled} and enables it again until the workers are done, and a checker.
+     *
+     * @return how many times the operator disabled node 2
+     */
+    private static long stress(PageAllocator a, int threads, int ops, int maxSize, WhileDisabled whileDisabled)
+            throws Exception {
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong verified = new AtomicLong();
+        AtomicLong cycles = new AtomicLong();
+        // phase is odd from the return of disable(2) until just before enable(2): an allocation that starts and ends
+        // within one odd phase must not land on node 2.
+        AtomicLong phase = new AtomicLong();
+        CountDownLatch done = new CountDownLatch(threads);
+        for (int t = 0; t < threads; t++) {
+            final long seed = 1000 + t;
+            Thread.ofPlatform().name("worker-" + t).start(() -> {
+                try {
+                    work(a, seed, ops, maxSize, phase, verified);
+                } catch (Throwable e) {
+                    failure.compareAndSet(null, e);
+                } finally {
+                    done.countDown();
+                }
+            });
+        }
+        Thread operator = Thread.ofPlatform().name("operator").start(() -> {
+            SplittableRandom r = new SplittableRandom(7);
+            try {
+                while (!stop.get()) {
+                    a.disable(2);
+                    phase.incrementAndGet();
+                    whileDisabled.run(a, r);
+                    phase.incrementAndGet();
+                    a.enable(2);
+                    cycles.incrementAndGet();
+                    Thread.sleep(r.nextInt(3));
+                }
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        });
+        Thread checker = Thread.ofPlatform().name("checker").start(() -> {
+            try {
+                while (!stop.get()) {
+                    Snapshots.check(a);
+                    Thread.sleep(1);
+                }
+            } catch (Throwable e) {
+                failure.compareAndSet(null, e);
+            }
+        });
+        assertTrue(done.await(120, TimeUnit.SECONDS), "workers did not finish");
+        stop.set(true);
+        operator.join();
+        checker.join();
+        assertNull(failure.get(), () -> "failure: " + failure.get());
+        assertTrue(verified.get() > threads * (long) ops / 4, "verified " + verified.get());
+        a.trimCaches();
+        a.checkInvariants();
+        for (var n : a.status().nodes()) {
+            for (ZoneStatus z : n.zones()) {
+                assertEquals(0, z.activePages(), "all memory free at the end: " + z);
+                assertEquals(z.presentPages(), z.freePages(), z.toString());
+            }
+        }
+        return cycles.get();
+    }
+
+    private static void work(PageAllocator a, long seed, int ops, int maxSize, AtomicLong phase,
+                             AtomicLong verified) {
         SplittableRandom r = new SplittableRandom(seed);
         long[] handles = new long[64];
         long[] tags = new long[64];
-        for (int i = 0; i < OPS_PER_THREAD; i++) {
+        for (int i = 0; i < ops; i++) {
             int k = r.nextInt(handles.length);
             if (handles[k] == 0) {
-                long size = 8 + r.nextInt(3 * 4096);
+                long size = 8 + r.nextInt(maxSize - 8);
                 int flags = r.nextBoolean() ? AllocFlags.HOTREMOVABLE : AllocFlags.NONE;
                 long before = phase.get();
                 long h = a.tryAllocate(size, flags, r.nextInt(3));
