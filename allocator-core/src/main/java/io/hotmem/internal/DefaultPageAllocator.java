@@ -52,7 +52,7 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
  * <p>Allocation path: validate; read the zonelist (lock-free); for a small block, take it and a handle slot from
  * the thread's cache of the first zone in the list ({@link ThreadCache}: no zone or table lock); otherwise (or when
  * that cache cannot serve) take a handle slot and try each zone under its lock; publish the handle. When nothing
- * serves, every thread's cache is given back and the zones are tried once more. Free: CAS the entry to FREE, then
+ * serves, every thread's cache is given back and the zones are tried again (up to three times). Free: CAS the entry to FREE, then
  * the block and slot go to the thread's cache, or to the zone and table. Accessors never lock: reads are optimistic
  * with a pinned fallback, writes pin.
  *
@@ -97,7 +97,7 @@ public final class DefaultPageAllocator implements PageAllocator {
     private final ReentrantLock control = new ReentrantLock();
     /**
      * One thread at a time takes blocks back from thread caches. Lock order: control, then the registry
-     * ({@code this}), then this, then zone locks.
+     * ({@code this}), then this flush lock, then a thread cache (waiting for its owner's operation), then zone locks.
      */
     private final ReentrantLock flushLock = new ReentrantLock();
 
