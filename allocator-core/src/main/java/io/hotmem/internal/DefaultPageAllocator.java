@@ -52,9 +52,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
  * <p>Allocation path: validate; read the zonelist (lock-free); for a small block, take it and a handle slot from
  * the thread's cache of the first zone in the list ({@link ThreadCache}: no zone or table lock); otherwise (or when
  * that cache cannot serve) take a handle slot and try each zone under its lock; publish the handle. When nothing
- * serves, every thread's cache is given back and the zones are tried again (up to three times). Free: CAS the entry to FREE, then
- * the block and slot go to the thread's cache, or to the zone and table. Accessors never lock: reads are optimistic
- * with a pinned fallback, writes pin.
+ * serves, every thread's cache is given back and the zones are tried again (up to three times). Free: CAS the
+ * entry to FREE, then the block and slot go to the thread's cache, or to the zone and table. Accessors never lock:
+ * reads are optimistic with a pinned fallback, writes pin.
  *
  * <p>Any change that stops a zone from accepting new blocks (disable, drain, remap, close) empties every thread's
  * cache of that zone before it returns (see {@link ThreadCache}). The background agent ({@link Housekeeper})
