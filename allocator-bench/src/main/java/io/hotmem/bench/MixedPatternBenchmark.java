@@ -15,8 +15,8 @@ import java.util.SplittableRandom;
  * A mixed-size pattern in the spirit of Netty's AllocationPatternSimulator: each thread keeps {@link #LIVE} buffers
  * live; one operation frees a random one and allocates a new one whose size comes from a fixed distribution
  * (50% 256 B to 4 KiB, 30% 4 to 16 KiB, 15% 16 to 64 KiB, 5% 64 to 256 KiB), from a seeded sequence of
- * {@link #SIZES} sizes shared by every allocator. {@link MixedPatternTwoThreadsBenchmark} runs it with two threads. The live buffers are
- * left to the end of the trial's JVM (the shared allocators close first).
+ * {@link #SIZES} sizes shared by every allocator. {@link MixedPatternTwoThreadsBenchmark} runs it with two
+ * threads. The live buffers are left to the end of the trial's JVM (the shared allocators close first).
  */
 @Threads(1)
 public class MixedPatternBenchmark extends BenchmarkBase {

@@ -3,7 +3,7 @@ package io.hotmem.internal;
 /**
  * A coarse clock in milliseconds since the allocator was built, read on every free under a zone lock (where
  * {@link System#nanoTime()} would cost more than the free). {@link #advance()} is called by the background agent
- * and by {@link DefaultPageAllocator#purge}; without them the clock stands still, which only delays purging.
+ * on every round; without the agent the clock stands still, and nothing purges anyway.
  * Ticks wrap after about 24 days; ages are compared by subtraction, so only an age above that is misread.
  */
 final class Ticker {

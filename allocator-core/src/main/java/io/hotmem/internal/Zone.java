@@ -22,23 +22,24 @@ import java.util.concurrent.locks.ReentrantLock;
  * <h2>Page map</h2>
  * One byte per page: a head page carries {@link #FREE_HEAD} or {@link #USED_HEAD} and its order (and
  * {@link #MOVABLE_BLOCK} for every block of a MOVABLE zone, and for a HOTREMOVABLE allocation that did not come
- * through a thread cache; whether a block may move is decided by its handle-table flags); every other page is 0. Walking heads from page 0 and
- * stepping {@code 2^order} visits every block once. Free heads are linked per order through {@code next}/{@code prev};
- * a used head's handle-table slot is in {@code owner} (the reverse map relocation walks); a free head's {@code owner}
- * holds when it became free (see Purging).
+ * through a thread cache; whether a block may move is decided by its handle-table flags); every other page is 0.
+ * Walking heads from page 0 and stepping {@code 2^order} visits every block once. Free heads are linked per order
+ * through {@code next}/{@code prev}; a used head's handle-table slot is in {@code owner} (the reverse map relocation
+ * walks); a free head's {@code owner} holds when it became free (see Purging).
  *
  * <h2>Thread caches</h2>
  * A block handed to a {@link ThreadCache} is a used head to the zone, owned by a FREE handle-table slot that the
  * cache holds with it: it stays out of the buddy lists until the cache gives both back, and the cache reuses the
- * pair without this zone's lock (nothing in the page map changes). Every change of whether the zone accepts new blocks bumps {@link #cacheEpoch} under the
- * zone lock, and the allocator then empties every thread's cache of this zone under that cache's lock
- * ({@link ThreadCache#flushZone}), so a closed zone has no cached block and no cache hands one out. A relocation
- * walks the page map only after that flush, so the owners it reads are those of live allocations.
+ * pair without this zone's lock (nothing in the page map changes). Every change of whether the zone accepts new
+ * blocks bumps {@link #cacheEpoch} under the zone lock, and the allocator then takes this zone's blocks back from
+ * every thread's cache ({@link ThreadCache#steal}), so a closed zone has no cached block and no cache hands one out.
+ * A relocation walks the page map only after that, so the owners it reads are those of live allocations.
  *
  * <h2>Purging</h2>
  * Each free head records when it became free (in ticks of the allocator's {@link Ticker}), or 0 once its memory
- * went back to the OS ({@link #purgeLocked}): in {@code owner}, which a free head does not otherwise use. Merging a purged block with a dirty one makes a
- * dirty block; splitting keeps the state. {@link #purgedPages} counts the pages of purged free blocks.
+ * went back to the OS ({@link #purgeLocked}): in {@code owner}, which a free head does not otherwise use. Merging a
+ * purged block with a dirty one makes a dirty block; splitting keeps the state. {@link #purgedPages} counts the
+ * pages of purged free blocks.
  *
  * <h2>Invariants (checked by {@link #checkLocked})</h2>
  * <pre>
@@ -75,7 +76,7 @@ final class Zone extends ZonePadAfter {
     final int pageShift;
     final int maxOrder;
     final ReentrantLock lock = new ReentrantLock();
-    /** The allocator's coarse clock for {@code dirtySince}. */
+    /** The allocator's coarse clock, for when free heads became free (see Purging). */
     private final Ticker ticker;
 
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
