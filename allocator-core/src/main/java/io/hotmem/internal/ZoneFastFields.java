@@ -6,10 +6,6 @@ package io.hotmem.internal;
  * holders write (free pages, live blocks...) and neighbouring objects off these lines. Without it, each batch refill
  * by one thread would evict the line from the other threads' caches (false sharing).
  */
-abstract class ZonePadBefore {
-    long p00, p01, p02, p03, p04, p05, p06, p07;
-}
-
 abstract class ZoneFastFields extends ZonePadBefore {
     /** Global zone id. */
     final int id;
@@ -28,13 +24,5 @@ abstract class ZoneFastFields extends ZonePadBefore {
     ZoneFastFields(int id, int cachePages) {
         this.id = id;
         this.cachePages = cachePages;
-    }
-}
-
-abstract class ZonePadAfter extends ZoneFastFields {
-    long p10, p11, p12, p13, p14, p15, p16, p17;
-
-    ZonePadAfter(int id, int cachePages) {
-        super(id, cachePages);
     }
 }
