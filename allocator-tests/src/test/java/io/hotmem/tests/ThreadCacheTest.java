@@ -124,7 +124,10 @@ class ThreadCacheTest {
 
     @Test
     void deadThreadsCachesAreReclaimedAsAPoolGrowsAndShrinks() throws Exception {
-        try (PageAllocator a = builder().backgroundThread(false).build()) {
+        // Room for all 8 threads' live blocks and caches at once (about 8 MiB live at the peak): this is about
+        // reclaiming caches, not about running out of memory.
+        try (PageAllocator a = PageAllocator.builder().backgroundThread(false)
+                .node(NodeSpec.fixed(32 * MIB)).node(NodeSpec.hotRemovable(32 * MIB)).build()) {
             for (int round = 0; round < 20; round++) {
                 ExecutorService pool = Executors.newFixedThreadPool(8);
                 List<Future<?>> fs = new ArrayList<>();
