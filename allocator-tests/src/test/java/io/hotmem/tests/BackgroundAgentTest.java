@@ -43,11 +43,15 @@ class BackgroundAgentTest {
                 }
             }
             long touched = RssLinuxTest.rssBytes();
+            long freeing = System.nanoTime();
             for (int i = 8; i < hs.length; i++) {
                 a.free(hs[i]);
             }
             ZoneStatus z = a.status().zone(1);
-            assertTrue(z.purgedPages() < z.freePages() - 150 * 256, "just freed, still resident: " + z);
+            if (System.nanoTime() - freeing < TimeUnit.MILLISECONDS.toNanos(100)) {
+                // Checked only when this thread was not held up for most of the 200 ms delay.
+                assertTrue(z.purgedPages() < z.freePages() - 150 * 256, "just freed, still resident: " + z);
+            }
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
             long rss = touched;
             while (touched - rss < 150 * MIB && System.nanoTime() < deadline) {
