@@ -42,8 +42,11 @@ public class HandleLincheckTest {
     private final long h1;
 
     public HandleLincheckTest() {
+        // No background agent: a thread that Lincheck does not schedule, stealing from the caches of the threads it
+        // does (one per allocator, each waking every second), makes executions impossible to replay.
         PageAllocator allocator = PageAllocator.builder().name("lincheck").maxOrder(0)
                 .backing(MemoryBacking.ARENA)
+                .backgroundThread(false)
                 .node(NodeSpec.hotRemovable(3 * 4096))
                 .node(NodeSpec.hotRemovable(3 * 4096))
                 .build();
