@@ -1,7 +1,9 @@
 package io.hotmem.bench;
 
 import io.hotmem.AllocFlags;
+import io.hotmem.PageAllocator;
 import io.netty.buffer.ByteBuf;
+import io.netty.buffer.ByteBufAllocator;
 import org.openjdk.jmh.annotations.Benchmark;
 import org.openjdk.jmh.annotations.Level;
 import org.openjdk.jmh.annotations.Scope;
@@ -66,34 +68,36 @@ public class MixedPatternBenchmark extends BenchmarkBase {
 
     @Benchmark
     public long hotmemMovable(Peers p, Live l) {
-        int i = l.step();
-        int slot = SLOT_SEQUENCE[i];
-        p.hotmem.free(l.hotmem[slot]);
-        return l.hotmem[slot] = p.hotmem.allocate(SIZE_SEQUENCE[i], AllocFlags.HOTREMOVABLE);
+        return replace(p.hotmem, l.hotmem, AllocFlags.HOTREMOVABLE, l.step());
     }
 
     @Benchmark
     public long hotmemFixed(Peers p, Live l) {
-        int i = l.step();
-        int slot = SLOT_SEQUENCE[i];
-        p.hotmem.free(l.hotmemFixed[slot]);
-        return l.hotmemFixed[slot] = p.hotmem.allocate(SIZE_SEQUENCE[i], AllocFlags.NONE);
+        return replace(p.hotmem, l.hotmemFixed, AllocFlags.NONE, l.step());
     }
 
     @Benchmark
     public int nettyPooled(Peers p, Live l) {
-        int i = l.step();
-        int slot = SLOT_SEQUENCE[i];
-        l.pooled[slot].release();
-        return (l.pooled[slot] = p.pooled.directBuffer(SIZE_SEQUENCE[i])).capacity();
+        return replace(p.pooled, l.pooled, l.step());
     }
 
     @Benchmark
     public int nettyAdaptive(Peers p, Live l) {
-        int i = l.step();
+        return replace(p.adaptive, l.adaptive, l.step());
+    }
+
+    /** Frees the live hotmem buffer of step {@code i} and allocates its successor. */
+    private static long replace(PageAllocator a, long[] live, int flags, int i) {
         int slot = SLOT_SEQUENCE[i];
-        l.adaptive[slot].release();
-        return (l.adaptive[slot] = p.adaptive.directBuffer(SIZE_SEQUENCE[i])).capacity();
+        a.free(live[slot]);
+        return live[slot] = a.allocate(SIZE_SEQUENCE[i], flags);
+    }
+
+    /** Releases the live Netty buffer of step {@code i} and allocates its successor. */
+    private static int replace(ByteBufAllocator a, ByteBuf[] live, int i) {
+        int slot = SLOT_SEQUENCE[i];
+        live[slot].release();
+        return (live[slot] = a.directBuffer(SIZE_SEQUENCE[i])).capacity();
     }
 
     @Benchmark

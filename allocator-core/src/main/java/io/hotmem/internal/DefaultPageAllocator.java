@@ -508,7 +508,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         int work = reclaimDeadCaches();
         List<ThreadCache> idle = new ArrayList<>();
         for (ThreadCache tc : caches) {
-            long ops = tc.operationCount();
+            int ops = tc.operationCount();
             if (ops != tc.seenOperations) {
                 tc.seenOperations = ops;
                 tc.seenAtTick = now;
@@ -533,11 +533,6 @@ public final class DefaultPageAllocator implements PageAllocator {
             }
         }
         return work + (int) Math.min(Integer.MAX_VALUE / 4, purged[0]);
-    }
-
-    /** @return the agent, or null when it is off (for tests in this package) */
-    Housekeeper housekeeper() {
-        return housekeeper;
     }
 
     /** @return the pages of zone {@code zoneId} in all thread caches, sampled */

@@ -26,8 +26,6 @@ final class Housekeeper implements Agent {
     private final WakeableIdleStrategy idle;
     private final AgentRunner runner;
     private int lastRound = Integer.MIN_VALUE;
-    /** Rounds done; read by tests. */
-    volatile long rounds;
 
     private Housekeeper(DefaultPageAllocator allocator, Ticker ticker, Duration purgeAfter) {
         this.allocator = allocator;
@@ -57,9 +55,7 @@ final class Housekeeper implements Agent {
             return 0;
         }
         lastRound = now;
-        int work = allocator.housekeep(now, purgeTicks);
-        rounds++;
-        return work;
+        return allocator.housekeep(now, purgeTicks);
     }
 
     @Override
@@ -71,11 +67,5 @@ final class Housekeeper implements Agent {
     void close() {
         idle.stop(runner.thread());
         runner.close();
-    }
-
-    /** @return whether the agent's thread is still running */
-    boolean isRunning() {
-        Thread t = runner.thread();
-        return t != null && t.isAlive();
     }
 }

@@ -102,7 +102,7 @@ final class Relocator {
             for (int i = 0; i < n; i++) {
                 int page = b.heads[i];
                 b.dst[i] = null;
-                if (!src.isUsedHeadLocked(page) || src.ownerLocked(page) == Zone.CACHED) {
+                if (!src.isUsedHeadLocked(page)) {
                     b.outcomes[i] = Outcome.BUSY;
                 } else {
                     b.outcomes[i] = null; // a candidate

@@ -87,12 +87,10 @@ final class ThreadCache {
      * together, so reuse writes neither the page map nor the location). Grown by the owner.
      */
     private int[] stacks = new int[0];
-    /** Ints per order's region: the count and the capacity of order 0 (the largest). */
+    /** Ints per order's region: the count and the largest capacity ({@link #largestCapacity}). */
     private final int stride;
     /** Ints per zone: {@code orders * stride}. */
     private final int perZone;
-    /** The largest capacity of any zone's order-0 stack (see {@link #capacityAt}). */
-    private final int capacity0;
     /** Scratch for batches of head pages (owner, or a stealer after the handshake). */
     private final int[] pages;
     /** Scratch for the slots of a refill (owner only). */
@@ -102,23 +100,26 @@ final class ThreadCache {
     private int memoKey = -1;
     private Zone memoZone;
     /** The agent's last look at {@link #operationCount}, and when it last saw it change. Agent thread only. */
-    long seenOperations = -1;
+    int seenOperations = -1;
     int seenAtTick;
 
     ThreadCache(Thread owner, HandleTable table, int orders, int pageShift) {
         this.owner = owner;
         this.table = table;
         this.orders = orders;
-        this.capacity0 = capacity(0, pageShift);
-        this.stride = 1 + capacity0;
+        int largest = largestCapacity(pageShift);
+        this.stride = 1 + largest;
         this.perZone = orders * stride;
-        this.pages = new int[capacity(0, pageShift)];
-        this.refillSlots = new int[capacity(0, pageShift)];
+        this.pages = new int[largest];
+        this.refillSlots = new int[largest];
     }
 
-    /** @return how many blocks of {@code order} one zone's stack holds */
-    static int capacity(int order, int pageShift) {
-        return (int) Math.max(2, BYTES_PER_ORDER >>> (order + pageShift));
+    /**
+     * @return the most blocks any zone's stack of one order holds: {@link #BYTES_PER_ORDER} in pages, at least 2
+     *         (a zone's own limit, {@link Zone#cachePages}, is at most this)
+     */
+    static int largestCapacity(int pageShift) {
+        return (int) Math.max(2, BYTES_PER_ORDER >>> pageShift);
     }
 
     /** @return how many blocks of {@code order} this cache keeps from {@code z} (at most the region's room) */
@@ -148,9 +149,14 @@ final class ThreadCache {
         SEQ.setRelease(this, ++ownerSeq);
     }
 
-    /** @return the offset of the region of {@code (zoneId, order)} in {@link #stacks}, growing it when needed */
+    /** @return the offset of the region of {@code (zoneId, order)} in {@link #stacks} */
+    private int offset(int zoneId, int order) {
+        return zoneId * perZone + order * stride;
+    }
+
+    /** @return {@link #offset}, growing {@link #stacks} to hold the zone when needed */
     private int region(int zoneId, int order) {
-        int at = zoneId * perZone + order * stride;
+        int at = offset(zoneId, order);
         if (at >= stacks.length) {
             stacks = Arrays.copyOf(stacks, Math.max((zoneId + 1) * perZone, 2 * stacks.length));
         }
@@ -344,7 +350,7 @@ final class ThreadCache {
         long pages = 0;
         int[] st = stacks;
         for (int o = 0; o < orders; o++) {
-            int at = z.id * perZone + o * stride;
+            int at = offset(z.id, o);
             int n = st[at];
             if (n > 0) {
                 // A zone is stolen from before it is unplugged, so it is plugged whenever a cache holds its blocks.
@@ -364,7 +370,7 @@ final class ThreadCache {
         int[] st = stacks;
         long pages = 0;
         for (int o = 0; o < orders; o++) {
-            int at = zoneId * perZone + o * stride;
+            int at = offset(zoneId, o);
             if (at < st.length) {
                 pages += (long) st[at] << o;
             }

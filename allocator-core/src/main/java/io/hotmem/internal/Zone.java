@@ -60,8 +60,6 @@ final class Zone extends ZonePadAfter {
     static final int USED_HEAD = 0x40;
     static final int MOVABLE_BLOCK = 0x20;
     static final int ORDER_MASK = 0x1F;
-    /** The owner of a block that sits in a thread cache. */
-    static final int CACHED = -1;
     /** Spins of {@link #lockForAllocation} before it parks (about a microsecond each). */
     static final int LOCK_SPINS = 100;
 
@@ -111,7 +109,7 @@ final class Zone extends ZonePadAfter {
 
     Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
          MemorySegment[] memoryById, Ticker ticker) {
-        super(id, (int) Math.max(2, Math.min(ThreadCache.BYTES_PER_ORDER >>> pageShift, pages >>> 6)));
+        super(id, Math.min(ThreadCache.largestCapacity(pageShift), Math.max(2, pages >>> 6)));
         this.ticker = ticker;
         this.memoryById = memoryById;
         this.type = type;
@@ -235,12 +233,6 @@ final class Zone extends ZonePadAfter {
         assert lock.isHeldByCurrentThread();
         this.draining = draining;
         bumpEpochLocked();
-    }
-
-    /** @return whether an allocation may take a block here now */
-    boolean isAcceptingLocked() {
-        assert lock.isHeldByCurrentThread();
-        return open && !draining;
     }
 
     int liveBlocksLocked() {
@@ -398,7 +390,6 @@ final class Zone extends ZonePadAfter {
         assert lock.isHeldByCurrentThread();
         int now = ticker.now();
         for (int i = from; i < from + count; i++) {
-            owner[pages[i]] = CACHED;
             freeLocked(pages[i], now);
         }
     }
