@@ -4,13 +4,15 @@ import org.agrona.concurrent.Agent;
 import org.agrona.concurrent.AgentRunner;
 
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
  * The allocator's background agent (the kswapd of the original prototype, which never stopped: this one does).
  * Each round, at most every {@link #periodMillis}: gives back the caches of threads that have ended, gives back
  * the caches of threads idle for the purge delay, and returns to the OS the free blocks that have stayed free for
  * the purge delay ({@link Zone#purgeLocked}, a bounded walk per zone-lock hold). Unplugged zones are skipped;
- * {@link #close()} stops the thread and waits for it.
+ * {@link #close()} stops the thread and waits for it. It works on the cache registry and the zones, never
+ * through the allocator's facade, and takes no control lock (so close, which holds it, can join the thread).
  */
 final class Housekeeper implements Agent {
     /** Page-map heads walked per zone-lock hold. */
@@ -19,7 +21,9 @@ final class Housekeeper implements Agent {
     static final long PAGES_PER_HOLD = 4096;
     private static final System.Logger LOG = System.getLogger("io.hotmem");
 
-    private final DefaultPageAllocator allocator;
+    private final AllocatorContext ctx;
+    private final CacheRegistry registry;
+    private final Supplier<Topology> topology;
     private final Ticker ticker;
     private final int purgeTicks;
     final long periodMillis;
@@ -27,9 +31,12 @@ final class Housekeeper implements Agent {
     private final AgentRunner runner;
     private int lastRound = Integer.MIN_VALUE;
 
-    private Housekeeper(DefaultPageAllocator allocator, Ticker ticker, Duration purgeAfter) {
-        this.allocator = allocator;
-        this.ticker = ticker;
+    private Housekeeper(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
+                        Duration purgeAfter) {
+        this.ctx = ctx;
+        this.registry = registry;
+        this.topology = topology;
+        this.ticker = ctx.ticker;
         long ms = Math.min(purgeAfter.toMillis(), Integer.MAX_VALUE / 2);
         this.purgeTicks = (int) ms;
         this.periodMillis = Math.max(10, Math.min(1000, ms / 4));
@@ -38,8 +45,9 @@ final class Housekeeper implements Agent {
                 t -> LOG.log(System.Logger.Level.WARNING, roleName() + " failed a round", t), null, this);
     }
 
-    static Housekeeper start(DefaultPageAllocator allocator, Ticker ticker, Duration purgeAfter) {
-        Housekeeper h = new Housekeeper(allocator, ticker, purgeAfter);
+    static Housekeeper start(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
+                             Duration purgeAfter) {
+        Housekeeper h = new Housekeeper(ctx, registry, topology, purgeAfter);
         AgentRunner.startOnThread(h.runner, r -> {
             Thread t = new Thread(r);
             t.setDaemon(true);
@@ -55,12 +63,38 @@ final class Housekeeper implements Agent {
             return 0;
         }
         lastRound = now;
-        return allocator.housekeep(now, purgeTicks);
+        return round(now);
+    }
+
+    /**
+     * One round: reclaims dead and idle threads' caches, then returns to the OS the free blocks that have been
+     * free for the purge delay, holding each zone lock for a bounded walk at a time.
+     *
+     * @return a measure of the work done (0 when there was none)
+     */
+    int round(int now) {
+        if (ctx.isClosed()) {
+            return 0;
+        }
+        long work = registry.reclaimDead();
+        work += registry.reclaimIdle(now, purgeTicks);
+        long[] purged = new long[1];
+        for (Zone z : topology.get().zones) {
+            for (int page = 0; page < z.pages && !ctx.isClosed(); ) {
+                z.lock.lock();
+                try {
+                    page = z.purgeLocked(page, purgeTicks, HEADS_PER_HOLD, PAGES_PER_HOLD, purged);
+                } finally {
+                    z.lock.unlock();
+                }
+            }
+        }
+        return (int) Math.min(Integer.MAX_VALUE, work + purged[0]);
     }
 
     @Override
     public String roleName() {
-        return "hotmem-agent-" + allocator.name();
+        return "hotmem-agent-" + ctx.name;
     }
 
     /** Stops the agent and waits for its thread to end. */

@@ -6,7 +6,7 @@ import java.lang.foreign.MemorySegment;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
-/** A pin on one allocation. The location is stable while the pin is open (see {@link HandleTable}). */
+/** A pin on one allocation. The location is stable while the pin is open (see {@link HandleProtocol}). */
 final class PinImpl implements Pin {
     private final long handle;
     private final long[] chunk;
@@ -39,14 +39,14 @@ final class PinImpl implements Pin {
     @Override
     public long getLong(long offset) {
         checkOpen();
-        DefaultPageAllocator.checkRange(handle, offset, Long.BYTES, size);
+        Access.checkRange(handle, offset, Long.BYTES, size);
         return zoneMemory.get(JAVA_LONG_UNALIGNED, blockOffset + offset);
     }
 
     @Override
     public void setLong(long offset, long value) {
         checkOpen();
-        DefaultPageAllocator.checkRange(handle, offset, Long.BYTES, size);
+        Access.checkRange(handle, offset, Long.BYTES, size);
         zoneMemory.set(JAVA_LONG_UNALIGNED, blockOffset + offset, value);
     }
 
@@ -54,7 +54,7 @@ final class PinImpl implements Pin {
     public void close() {
         if (!closed) {
             closed = true;
-            HandleTable.unpin(chunk, base);
+            HandleProtocol.unpin(chunk, base);
         }
     }
 

@@ -15,15 +15,13 @@ import java.util.Map;
 import java.util.function.Consumer;
 import java.util.function.LongSupplier;
 
-import static io.hotmem.internal.HandleTable.FREE;
-import static io.hotmem.internal.HandleTable.MOVING;
-import static io.hotmem.internal.HandleTable.STATE_GEN_MASK;
-import static io.hotmem.internal.HandleTable.VERSION_MASK;
-import static io.hotmem.internal.HandleTable.VERSION_ONE;
+import static io.hotmem.internal.HandleLayout.FREE;
+import static io.hotmem.internal.HandleLayout.MOVING;
 
 /**
  * Moves live blocks out of zones (Linux page migration): one block at a time with {@link #move}, and whole zones
- * in passes with {@link #relocate}. The protocol is in {@link HandleTable}; this class is its mover side.
+ * in passes with {@link #relocate}. The protocol is {@link HandleProtocol}; this class drives its mover side
+ * (inspect, freeze, copy, publish the move or unfreeze) over the zones' page maps.
  *
  * <p>Several movers may run at once (a drain and a {@code pinLongTerm}): the freeze CAS decides which one moves a
  * block, and a mover that finds the location changed after freezing backs off. A mover never holds two zone locks.
@@ -47,10 +45,12 @@ final class Relocator {
     private static final long MAX_BACKOFF_NANOS = 50_000_000L;
     private static final long PROGRESS_INTERVAL_NANOS = 50_000_000L;
 
+    private final AllocatorContext ctx;
     private final HandleTable table;
 
-    Relocator(HandleTable table) {
-        this.table = table;
+    Relocator(AllocatorContext ctx) {
+        this.ctx = ctx;
+        this.table = ctx.table;
     }
 
     /** Progress of one relocation, for the report. */
@@ -119,18 +119,18 @@ final class Relocator {
                 continue;
             }
             long[] c = table.chunkOfSlot(b.slots[i]);
-            int base = HandleTable.baseOfSlot(b.slots[i]);
+            int base = HandleLayout.baseOfSlot(b.slots[i]);
             long s = HandleTable.lvState(c, base);
-            long flags = c[base + HandleTable.FLAGS];
+            long flags = HandleTable.lpFlags(c, base);
             if ((s & (FREE | MOVING)) != 0
-                    || HandleTable.lpLocation(c, base) != HandleTable.location(src.id, b.heads[i])
+                    || HandleTable.lpLocation(c, base) != HandleLayout.location(src.id, b.heads[i])
                     || HandleTable.lvState(c, base) != s) {
                 // Being published, freed (a FREE slot held by a thread cache with its block, too), or moved by
                 // another mover; or the flags just read may belong to another allocation.
                 b.outcomes[i] = Outcome.BUSY;
             } else if ((flags & AllocFlags.HOTREMOVABLE) == 0) {
                 b.outcomes[i] = Outcome.UNMOVABLE;
-            } else if (HandleTable.pinsOf(s) != 0 && !waitUnpinned(c, base)) {
+            } else if (HandleLayout.pinsOf(s) != 0 && !waitUnpinned(c, base)) {
                 progress.pinnedSince.putIfAbsent(b.slots[i], System.nanoTime());
                 b.outcomes[i] = Outcome.PINNED;
             } else {
@@ -193,15 +193,15 @@ final class Relocator {
     private Outcome copyFrozen(Zone src, int page, int slot, long inspected, int order, Zone dst, int dstPage,
                                Progress progress) {
         long[] c = table.chunkOfSlot(slot);
-        int base = HandleTable.baseOfSlot(slot);
-        long expectedLocation = HandleTable.location(src.id, page);
-        long frozen = freeze(c, base, HandleTable.genOfState(inspected));
+        int base = HandleLayout.baseOfSlot(slot);
+        long expectedLocation = HandleLayout.location(src.id, page);
+        long frozen = HandleProtocol.freeze(c, base, HandleLayout.genOfState(inspected), FREEZE_ATTEMPTS);
         if (frozen == -1L || HandleTable.lpLocation(c, base) != expectedLocation) {
             if (frozen != -1L) {
-                HandleTable.soState(c, base, frozen); // unfreeze unchanged
+                HandleProtocol.unfreeze(c, base, frozen);
             }
             long now = HandleTable.lvState(c, base);
-            if ((now & (FREE | MOVING)) == 0 && HandleTable.pinsOf(now) != 0) {
+            if ((now & (FREE | MOVING)) == 0 && HandleLayout.pinsOf(now) != 0) {
                 progress.pinnedSince.putIfAbsent(slot, System.nanoTime());
                 return Outcome.PINNED;
             }
@@ -213,11 +213,10 @@ final class Relocator {
                     HandleTable.lpSize(c, base));
         } catch (RuntimeException | Error e) {
             // Only a close() racing an unlocked move (pinLongTerm) gets here; never leave the entry frozen.
-            HandleTable.soState(c, base, frozen);
+            HandleProtocol.unfreeze(c, base, frozen);
             throw e;
         }
-        HandleTable.soLocation(c, base, HandleTable.location(dst.id, dstPage));
-        HandleTable.soState(c, base, nextVersion(frozen));
+        HandleProtocol.publishMove(c, base, frozen, HandleLayout.location(dst.id, dstPage));
         progress.pinnedSince.remove(slot);
         progress.moved++;
         progress.movedBytes += (long) 1 << (order + src.pageShift);
@@ -228,7 +227,7 @@ final class Relocator {
     private static boolean waitUnpinned(long[] c, int base) {
         for (int i = 0; i < FREEZE_ATTEMPTS; i++) {
             Thread.onSpinWait();
-            if (HandleTable.pinsOf(HandleTable.lvState(c, base)) == 0) {
+            if (HandleLayout.pinsOf(HandleTable.lvState(c, base)) == 0) {
                 return true;
             }
         }
@@ -236,40 +235,11 @@ final class Relocator {
     }
 
     /**
-     * CASes the state from (live at generation {@code gen}, pins == 0) to MOVING, retrying while pins come and go.
-     * The generation is the one inspected: a slot freed and reused meanwhile (a thread cache reuses a slot with its
-     * block, so even the location matches) holds another allocation, whose flags were not checked.
-     *
-     * @return the state before the freeze, or -1 if the entry is pinned, freed, moving or reused
-     */
-    private static long freeze(long[] c, int base, long gen) {
-        for (int i = 0; i < FREEZE_ATTEMPTS; i++) {
-            long s = HandleTable.lvState(c, base);
-            if ((s & (FREE | MOVING)) != 0 || HandleTable.genOfState(s) != gen) {
-                return -1L;
-            }
-            if (HandleTable.pinsOf(s) == 0) {
-                if (HandleTable.casState(c, base, s, s | MOVING)) {
-                    return s;
-                }
-            } else {
-                Thread.onSpinWait();
-            }
-        }
-        return -1L;
-    }
-
-    /** The state after a completed move: same generation, version + 1, no pins, not MOVING. */
-    static long nextVersion(long state) {
-        return (state & STATE_GEN_MASK) | ((state & VERSION_MASK) + VERSION_ONE & VERSION_MASK);
-    }
-
-    /**
      * Moves every movable block out of {@code sources} into {@code targets}: a first pass that skips blocks
      * pinned for longer than a few spins, then passes with backoff (1 ms doubling to 50 ms) until nothing is left
      * to try or {@code deadlineNanos} passes. Blocks that can never move (UNMOVABLE, or NO_MEMORY with no target
-     * zone at all) end it at once. Stops at the next block when the thread is interrupted (the flag
-     * stays set). Every move is atomic: what moved stays moved, the rest stays valid where it was. After a pass
+     * zone at all) end it at once. Stops at the next batch when the thread is interrupted (the flag
+     * stays set) or the allocator is being closed (the caller then throws); a backoff wakes at once for a close. Every move is atomic: what moved stays moved, the rest stays valid where it was. After a pass
      * that found no room, {@code reclaim} is asked to give back free blocks of the targets held elsewhere (thread
      * caches); when it gives some, the next pass starts at once.
      */
@@ -298,7 +268,7 @@ final class Relocator {
             for (Zone z : sources) {
                 int page = 0;
                 while (page != Zone.NIL) {
-                    if (Thread.currentThread().isInterrupted()) {
+                    if (Thread.currentThread().isInterrupted() || ctx.isClosed()) {
                         stop = FailureReason.INTERRUPTED;
                         break outer;
                     }
@@ -351,8 +321,10 @@ final class Relocator {
                 continue;
             }
             try {
-                long nap = Math.min(backoff, deadlineNanos - now);
-                Thread.sleep(nap / 1_000_000L, (int) (nap % 1_000_000L));
+                if (ctx.awaitClose(Math.min(backoff, deadlineNanos - now))) {
+                    stop = FailureReason.INTERRUPTED; // closing: the caller throws
+                    break;
+                }
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 stop = FailureReason.INTERRUPTED;
@@ -374,10 +346,10 @@ final class Relocator {
             for (var e : progress.pinnedSince.entrySet()) {
                 int slot = e.getKey();
                 long[] c = table.chunkOfSlot(slot);
-                long s = HandleTable.lvState(c, HandleTable.baseOfSlot(slot));
-                if ((s & FREE) == 0 && HandleTable.pinsOf(s) > 0) {
+                long s = HandleTable.lvState(c, HandleLayout.baseOfSlot(slot));
+                if ((s & FREE) == 0 && HandleLayout.pinsOf(s) > 0) {
                     stragglers.add(new RelocationReport.Straggler(
-                            HandleTable.handle(table.tag, HandleTable.genOfState(s), slot), HandleTable.pinsOf(s),
+                            HandleLayout.handle(table.tag, HandleLayout.genOfState(s), slot), HandleLayout.pinsOf(s),
                             Duration.ofNanos(now - e.getValue())));
                 }
             }

@@ -13,23 +13,27 @@ import java.util.Arrays;
  * instruction and no lock shared with other threads; it refills and flushes in batches under the zone lock.
  *
  * <h2>Protocol: an asymmetric Dekker handshake</h2>
- * Only the owner touches the cache, except a <em>stealer</em> (another thread, holding the allocator's flush lock)
- * that takes blocks and slots back: when a zone stops accepting blocks (disable, drain, remap, close), on
- * {@code trimCaches()}, when the agent finds the cache idle, and when the owner has died.
+ * Only the owner touches the cache, except a <em>reclaimer</em> (another thread, holding the registry's reclaim
+ * lock, see {@link CacheRegistry}) that takes blocks and slots back: when a zone stops accepting blocks (disable,
+ * drain, remap, close), on {@code trimCaches()}, when an allocation would fail, when the agent finds the cache
+ * idle, and when the owner has died. At close the reclaimer also <em>detaches</em> the cache: {@code reclaiming}
+ * then stays set, so every later operation bails, and the cache drops everything it referenced, so that a
+ * thread's ThreadLocal map keeps nothing of a closed allocator but this small object.
  * <pre>
- *  owner, each operation                        stealer
- *  S:  seq = odd          (opaque store)        stealing = 1            (volatile store)
- *  L:  if stealing != 0: seq = even; bail       membarrier()            (every running thread: full fence)
+ *  owner, each operation                        reclaimer
+ *  S:  seq = odd          (opaque store)        reclaiming = 1          (volatile store)
+ *  L:  if reclaiming != 0: seq = even; bail     membarrier()            (every running thread: full fence)
  *      if the zone does not accept: bail        wait until seq is even, or changes
- *      use the cache (blocks, slots, page map)  take the blocks and slots; return blocks to the zones
- *  S2: seq = even         (release store)       stealing = 0            (release store)
+ *      use the cache (blocks, slots, page map,  take the blocks and slots; return blocks to the zones
+ *      zeroing a block before publishing it)
+ *  S2: seq = even         (release store)       reclaiming = 0          (release store; not when detaching)
  * </pre>
- * Claim: the stealer never takes blocks while an operation that did not bail is in flight, and no operation that
- * starts after the stealer's wait touches the cache before {@code stealing} is 0 again. Why: the membarrier puts a
- * full fence at some point P of the owner's instruction stream. If P comes after S, the stealer sees {@code seq}
+ * Claim: the reclaimer never takes blocks while an operation that did not bail is in flight, and no operation that
+ * starts after the reclaimer's wait touches the cache before {@code reclaiming} is 0 again. Why: the membarrier puts a
+ * full fence at some point P of the owner's instruction stream. If P comes after S, the reclaimer sees {@code seq}
  * odd and waits for S2. If P comes before S, then L (after S in program order, so after P) sees
- * {@code stealing == 1} and bails. Everything the owner wrote before S2 happens-before the stealer's read of the
- * even {@code seq}; everything the stealer wrote happens-before the owner's acquire read of {@code stealing == 0}.
+ * {@code reclaiming == 1} and bails. Everything the owner wrote before S2 happens-before the reclaimer's read of the
+ * even {@code seq}; everything the reclaimer wrote happens-before the owner's acquire read of {@code reclaiming == 0}.
  *
  * <p>Assumptions, stated because the Java memory model alone does not give them: (1) Linux's
  * {@code membarrier(MEMBARRIER_CMD_PRIVATE_EXPEDITED)} semantics ({@link Membarrier}); (2) the JIT keeps S before L
@@ -37,19 +41,19 @@ import java.util.Arrays;
  * CPU-order barriers, so neither moves past the other. Where membarrier is not available, S is a volatile store
  * (a full fence, about 6 ns here) and the protocol is a plain Dekker handshake, which the memory model does
  * guarantee. Tests: {@code ThreadCacheStressTest} (a thread trimming every cache while owners allocate and free
- * without pause: it fails every run when owners skip the {@code stealing} check, and in 3 of 4 runs when the
- * stealer skips the membarrier), {@code ConcurrentAllocationStressTest} (disable, drain and replug while threads
+ * without pause: it fails every run when owners skip the {@code reclaiming} check, and in 3 of 4 runs when the
+ * reclaimer skips the membarrier), {@code ConcurrentAllocationStressTest} (disable, drain and replug while threads
  * allocate through their caches: no block of a disabled node is handed out, none is lost or shared), and the
  * Lincheck model checks, whose threads allocate and free through their caches while zones are remapped.
  *
  * <p>A zone that stops accepting blocks first changes its {@link Zone#cacheEpoch} under the zone lock, then is
- * stolen from every cache: after that no cache holds or hands out its blocks (invariant 3), and what owners wrote
+ * reclaimed from every cache: after that no cache holds or hands out its blocks (invariant 3), and what owners wrote
  * (page-map bytes and owners of blocks they handed out) is visible to a relocation that walks the zone next.
  */
 final class ThreadCache {
     private static final VarHandle SEQ;
-    private static final VarHandle STEALING;
-    /** Owners order S before L with compiler ordering only, and stealers run a membarrier. */
+    private static final VarHandle RECLAIMING;
+    /** Owners order S before L with compiler ordering only, and reclaimers run a membarrier. */
     static final boolean ASYMMETRIC = Membarrier.AVAILABLE;
 
     static {
@@ -59,7 +63,7 @@ final class ThreadCache {
         try {
             MethodHandles.Lookup l = MethodHandles.lookup();
             SEQ = l.findVarHandle(ThreadCache.class, "seq", int.class);
-            STEALING = l.findVarHandle(ThreadCache.class, "stealing", int.class);
+            RECLAIMING = l.findVarHandle(ThreadCache.class, "reclaiming", int.class);
         } catch (ReflectiveOperationException e) {
             throw new ExceptionInInitializerError(e);
         }
@@ -74,11 +78,13 @@ final class ThreadCache {
     private volatile int seq;
     /** The owner's copy of {@link #seq}. */
     private int ownerSeq;
-    /** Non-zero while a stealer works on this cache. */
+    /** Non-zero while a reclaimer works on this cache, and for ever once it is detached. */
     @SuppressWarnings("unused")
-    private volatile int stealing;
+    private volatile int reclaiming;
 
-    private final HandleTable table;
+    // Every reference below is dropped by detach(): the owner can no longer reach them (it bails), and a
+    // reclaimer never looks at a detached cache again (the registry forgot it).
+    private HandleTable table;
     private final int orders;
     /**
      * Every cached block, as one flat array so that a pop is two dependent loads: for zone {@code id} and order
@@ -91,10 +97,10 @@ final class ThreadCache {
     private final int stride;
     /** Ints per zone: {@code orders * stride}. */
     private final int perZone;
-    /** Scratch for batches of head pages (owner, or a stealer after the handshake). */
-    private final int[] pages;
+    /** Scratch for batches of head pages (owner, or a reclaimer after the handshake). */
+    private int[] pages;
     /** Scratch for the slots of a refill (owner only). */
-    private final int[] refillSlots;
+    private int[] refillSlots;
     /** The allocation's last zone choice: valid while the zonelists object and the key are the same. */
     private Zonelists memoLists;
     private int memoKey = -1;
@@ -129,7 +135,7 @@ final class ThreadCache {
 
     // ------------------------------------------------------------------------------------------------ owner
 
-    /** S and L of the protocol. @return false when a stealer is at work: the operation must not touch the cache */
+    /** S and L of the protocol. @return false when a reclaimer is at work: the operation must not touch the cache */
     private boolean begin() {
         int s = ++ownerSeq;
         if (ASYMMETRIC) {
@@ -137,7 +143,7 @@ final class ThreadCache {
         } else {
             SEQ.setVolatile(this, s);
         }
-        if ((int) STEALING.getAcquire(this) != 0) {
+        if ((int) RECLAIMING.getAcquire(this) != 0) {
             end();
             return false;
         }
@@ -180,17 +186,23 @@ final class ThreadCache {
 
     /**
      * Allocates a block of {@code order} through this cache from the first zone of the zonelist for
-     * {@code node} and {@code flags}, refilling the cache from the zone when empty. Owner thread only.
+     * {@code node} and {@code flags}, refilling the cache from the zone when empty; with {@link AllocFlags#ZERO}
+     * the block's first {@code bytes} are zeroed before the handle is published (inside the operation, so no
+     * reclaim, and so no unplug, can take the block away meanwhile; no mover touches a block whose slot is FREE).
+     * Owner thread only.
      *
-     * @return the new handle, or 0 when the zone does not accept blocks, has none of that order, or a stealer is at
-     *         work (the caller takes the slow path)
+     * @return the new handle, or 0 when the zone does not accept blocks, has none of that order, or a reclaimer is
+     *         at work or has detached the cache (the caller takes the slow path)
      */
     long allocate(Zonelists zl, int node, int flags, int order, long bytes) {
-        Zone z = zoneFor(zl, node, flags);
-        if (z == null || !begin()) {
+        if (!begin()) {
             return 0;
         }
         try {
+            Zone z = zoneFor(zl, node, flags);
+            if (z == null) {
+                return 0;
+            }
             int epoch = z.cacheEpoch;
             if (!Zone.isAcceptingEpoch(epoch)) {
                 return 0;
@@ -206,7 +218,11 @@ final class ThreadCache {
             }
             int slot = st[at + n];
             st[at] = n - 1;
-            return table.publishCached(slot, bytes, flags);
+            if ((flags & AllocFlags.ZERO) != 0) {
+                long page = HandleLayout.pageOfLocation(table.freeLocation(slot));
+                z.memory.asSlice(z.byteOffset(page), bytes).fill((byte) 0);
+            }
+            return HandleProtocol.publishCached(table, slot, bytes, flags);
         } finally {
             end();
         }
@@ -230,7 +246,7 @@ final class ThreadCache {
         // The stack pops from the top: put the lowest block there (with its slot), so a zone fills from its start.
         for (int i = 0; i < n; i++) {
             int slot = slots[n - 1 - i];
-            table.setFreeLocation(slot, HandleTable.location(z.id, pages[n - 1 - i]));
+            table.setFreeLocation(slot, HandleLayout.location(z.id, pages[n - 1 - i]));
             st[at + 1 + i] = slot;
         }
         st[at] = n;
@@ -256,9 +272,9 @@ final class ThreadCache {
             int n = st[at];
             int capacity = capacityAt(z, order);
             if (n == capacity) {
-                // Full: the oldest half (bottom of the stack) goes back to the zone and the table.
+                // Full: the oldest half (bottom of the stack) spills back to the zone and the table.
                 int half = capacity / 2;
-                giveBack(z, st, at + 1, half);
+                spill(z, st, at + 1, half);
                 System.arraycopy(st, at + 1 + half, st, at + 1, n - half);
                 n -= half;
             }
@@ -270,10 +286,13 @@ final class ThreadCache {
         }
     }
 
-    /** Returns the blocks of the cached slots {@code st[from .. from + n)} to {@code z} and the slots to the table. */
-    private void giveBack(Zone z, int[] st, int from, int n) {
+    /**
+     * Returns the blocks of the cached slots {@code st[from .. from + n)} to {@code z} and the slots to the table:
+     * the owner when a stack is full, the reclaimer for every stack it takes.
+     */
+    private void spill(Zone z, int[] st, int from, int n) {
         for (int i = 0; i < n; i++) {
-            pages[i] = (int) HandleTable.pageOfLocation(table.freeLocation(st[from + i]));
+            pages[i] = (int) HandleLayout.pageOfLocation(table.freeLocation(st[from + i]));
         }
         z.lockForAllocation();
         try {
@@ -289,22 +308,23 @@ final class ThreadCache {
         return (int) SEQ.getVolatile(this);
     }
 
-    // ------------------------------------------------------------------------------------------------ stealer
+    // ------------------------------------------------------------------------------------------------ reclaimer
 
     /**
      * Takes back from each of {@code caches} its blocks of {@code only} (every zone when null), with their slots;
-     * returns them to their zones and the table. The caller holds the allocator's
-     * flush lock (one stealer at a time) and no zone lock. Waits for each owner's operation in flight.
+     * returns them to their zones and the table. With {@code detach}, also leaves every cache detached: its owner
+     * bails from every later operation, and the cache drops its references. The caller holds the registry's
+     * reclaim lock (one reclaimer at a time) and no zone lock. Waits for each owner's operation in flight.
      *
      * @param allZones the allocator's zones by id
      * @return the pages given back
      */
-    static long steal(ThreadCache[] caches, Zone[] allZones, Zone[] only) {
+    static long reclaim(ThreadCache[] caches, Zone[] allZones, Zone[] only, boolean detach) {
         if (caches.length == 0) {
             return 0;
         }
         for (ThreadCache c : caches) {
-            STEALING.setVolatile(c, 1);
+            RECLAIMING.setVolatile(c, 1);
         }
         long pages = 0;
         try {
@@ -313,53 +333,68 @@ final class ThreadCache {
             }
             for (ThreadCache c : caches) {
                 c.awaitQuiescent();
-                pages += c.takeBack(allZones, only);
+                pages += c.reclaimFrom(allZones, only);
+                if (detach) {
+                    c.dropReferences();
+                }
             }
         } finally {
-            for (ThreadCache c : caches) {
-                STEALING.setRelease(c, 0);
+            if (!detach) {
+                for (ThreadCache c : caches) {
+                    RECLAIMING.setRelease(c, 0);
+                }
             }
         }
         return pages;
     }
 
-    /** Waits until the owner is not inside an operation that started before the stealer's membarrier. */
+    /** Waits until the owner is not inside an operation that started before the reclaimer's membarrier. */
     private void awaitQuiescent() {
         int s = (int) SEQ.getVolatile(this);
         for (int spins = 0; (s & 1) != 0 && (int) SEQ.getVolatile(this) == s && owner.isAlive(); spins++) {
-            HandleTable.backoff(spins);
+            HandleProtocol.backoff(spins);
         }
     }
 
-    private long takeBack(Zone[] allZones, Zone[] only) {
+    private long reclaimFrom(Zone[] allZones, Zone[] only) {
         long pages = 0;
         int zoneCount = stacks.length / perZone;
         if (only == null) {
             for (int id = 0; id < zoneCount && id < allZones.length; id++) {
-                pages += takeBack(allZones[id]);
+                pages += reclaimFrom(allZones[id]);
             }
         } else {
             for (Zone z : only) {
-                pages += z.id < zoneCount ? takeBack(z) : 0;
+                pages += z.id < zoneCount ? reclaimFrom(z) : 0;
             }
         }
         return pages;
     }
 
-    private long takeBack(Zone z) {
+    private long reclaimFrom(Zone z) {
         long pages = 0;
         int[] st = stacks;
         for (int o = 0; o < orders; o++) {
             int at = offset(z.id, o);
             int n = st[at];
             if (n > 0) {
-                // A zone is stolen from before it is unplugged, so it is plugged whenever a cache holds its blocks.
-                giveBack(z, st, at + 1, n);
+                // A zone is reclaimed from before it is unplugged, so it is plugged whenever a cache holds its blocks.
+                spill(z, st, at + 1, n);
                 st[at] = 0;
                 pages += (long) n << o;
             }
         }
         return pages;
+    }
+
+    /** Detach, after the last reclaim: nothing of the allocator stays reachable from the owner's ThreadLocal map. */
+    private void dropReferences() {
+        table = null;
+        stacks = new int[0];
+        pages = null;
+        refillSlots = null;
+        memoLists = null;
+        memoZone = null;
     }
 
     /**

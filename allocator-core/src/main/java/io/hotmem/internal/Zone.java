@@ -63,8 +63,6 @@ final class Zone extends ZonePadAfter {
     /** Spins of {@link #lockForAllocation} before it parks (about a microsecond each). */
     static final int LOCK_SPINS = 100;
 
-    static final MemorySegment NO_MEMORY = MemorySegment.ofArray(new byte[0]);
-
     final ZoneType type;
     final Node node;
     /** Byte offset of the zone in its node's region. */
@@ -84,9 +82,7 @@ final class Zone extends ZonePadAfter {
      * The zone's memory while plugged, a zero-length segment otherwise. Written under {@link #lock}; read by
      * accessors without it (a stale read hits a closed or empty segment and throws, and the accessor retries).
      */
-    MemorySegment memory = NO_MEMORY;
-    /** The allocator's memory-by-zone-id table, kept equal to {@link #memory} at this zone's id. */
-    private final MemorySegment[] memoryById;
+    MemorySegment memory = MemoryTable.NO_MEMORY;
 
     // Guarded by lock; the arrays exist only while plugged.
     private byte[] info;
@@ -108,10 +104,9 @@ final class Zone extends ZonePadAfter {
     private boolean draining;
 
     Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
-         MemorySegment[] memoryById, Ticker ticker) {
+         Ticker ticker) {
         super(id, Math.min(ThreadCache.largestCapacity(pageShift), Math.max(2, pages >>> 6)));
         this.ticker = ticker;
-        this.memoryById = memoryById;
         this.type = type;
         this.node = node;
         this.offsetInNode = offsetInNode;
@@ -169,7 +164,6 @@ final class Zone extends ZonePadAfter {
             freePages += 1L << order;
         }
         memory = zoneMemory;
-        memoryById[id] = zoneMemory;
         open = false;
         draining = false;
         bumpEpochLocked();
@@ -178,8 +172,7 @@ final class Zone extends ZonePadAfter {
     /** Forgets the memory. The caller checked that no block is live (or is closing the allocator). */
     void unplugLocked() {
         assert lock.isHeldByCurrentThread();
-        memory = NO_MEMORY;
-        memoryById[id] = NO_MEMORY;
+        memory = MemoryTable.NO_MEMORY;
         info = null;
         next = null;
         prev = null;
@@ -518,6 +511,16 @@ final class Zone extends ZonePadAfter {
     long freePagesLocked() {
         assert lock.isHeldByCurrentThread();
         return freePages;
+    }
+
+    /** @return the free pages, read under the lock (thread-cached pages are not among them) */
+    long freePages() {
+        lock.lock();
+        try {
+            return freePages;
+        } finally {
+            lock.unlock();
+        }
     }
 
     /**

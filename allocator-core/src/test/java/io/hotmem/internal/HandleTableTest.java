@@ -5,14 +5,18 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.ValueSource;
 
-import static io.hotmem.internal.HandleTable.*;
+import static io.hotmem.internal.HandleLayout.*;
+import static io.hotmem.internal.HandleTable.casState;
+import static io.hotmem.internal.HandleTable.lpLocation;
+import static io.hotmem.internal.HandleTable.lpSize;
+import static io.hotmem.internal.HandleTable.lvState;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertNotEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
-/** Bit layouts of the handle, state and location words, round-tripped at every field boundary. */
+/** Bit layouts of the handle, state and location words ({@link HandleLayout}), round-tripped at every field boundary. */
 class HandleTableTest {
 
     @Test
@@ -74,7 +78,7 @@ class HandleTableTest {
     void publishedSlotGivesALiveHandleAndFreeingMakesItStale() {
         HandleTable t = new HandleTable();
         int slot = t.acquireSlot();
-        long h = t.publish(slot, location(3, 17), 100, 1);
+        long h = HandleProtocol.publish(t, slot, location(3, 17), 100, 1);
         long[] c = t.chunk(h);
         int b = base(h);
         long s = lvState(c, b);
@@ -86,7 +90,7 @@ class HandleTableTest {
         t.releaseSlot(slot);
         int again = t.acquireSlot();
         assertEquals(slot, again);
-        long h2 = t.publish(again, location(3, 18), 8, 0);
+        long h2 = HandleProtocol.publish(t, again, location(3, 18), 8, 0);
         assertNotEquals(h, h2, "a reused slot gets a new generation");
         assertFalse(isLive(lvState(c, b), h));
     }
@@ -95,7 +99,7 @@ class HandleTableTest {
     void foreignAndUnallocatedHandlesAreStale() {
         HandleTable a = new HandleTable();
         HandleTable b = new HandleTable();
-        long h = a.publish(a.acquireSlot(), 0, 8, 0);
+        long h = HandleProtocol.publish(a, a.acquireSlot(), 0, 8, 0);
         assertThrows(StaleHandleException.class, () -> b.chunk(h));
         assertThrows(StaleHandleException.class, () -> a.chunk(0));
         assertThrows(StaleHandleException.class, () -> a.chunk(handle(a.tag, 0, MAX_SLOTS - 1)));

@@ -8,7 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.lang.foreign.MemorySegment;
 import java.util.ArrayList;
 import java.util.List;
 
@@ -22,7 +21,7 @@ class ZoneBuddyTest {
 
     private static Zone zone(int pages, int maxOrder, ZoneType type) {
         Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), new Zone[1]);
-        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new MemorySegment[1], new Ticker());
+        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker());
         node.zones[0] = z;
         Backing b = Backing.allocate(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();

@@ -1,0 +1,220 @@
+package io.hotmem.internal;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.PageAllocator;
+
+import java.lang.foreign.MemorySegment;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.StringJoiner;
+
+/**
+ * The allocation paths: allocate and free, fast (through the calling thread's {@link ThreadCache}) and slow
+ * (under zone locks), the retry after reclaiming cached blocks, and the failure report.
+ *
+ * <p>Allocate: validate; read the zonelists (lock-free, from the published {@link Topology}); for a small block,
+ * take it and a handle slot from the thread's cache of the first zone in the list (no zone or table lock);
+ * otherwise, or when the cache cannot serve, take a slot and try each zone under its lock. Either way the block
+ * is zeroed (with {@link AllocFlags#ZERO}) before {@link HandleProtocol#publish} makes the handle valid: a block
+ * nobody can name yet is invisible to movers (its slot is FREE) and to unplug (its zone counts it live).
+ *
+ * <p>When no zone serves, the cached blocks of the zones that could serve it are reclaimed and the zones tried
+ * again, up to three times (as Linux drains its per-CPU lists before it fails an allocation); an allocation that
+ * no zone of its list could serve even then (no zone, or too small, or not enough free and cached pages) takes
+ * nothing back from other threads.
+ *
+ * <p>Free: {@link HandleProtocol#free} makes the slot the caller's; then the block and slot go to the thread's
+ * cache, or back to the zone and the table.
+ */
+final class Allocation {
+    private static final Zone[] NO_ZONES = new Zone[0];
+    /** Rounds of reclaim and retry before an allocation fails. */
+    private static final int RECLAIM_RETRIES = 3;
+
+    private final AllocatorContext ctx;
+    private final HandleTable table;
+    private final NodeLifecycle lifecycle;
+    private final CacheRegistry registry;
+    private final Telemetry telemetry;
+    private final int cacheOrders;
+
+    Allocation(AllocatorContext ctx, NodeLifecycle lifecycle, CacheRegistry registry, Telemetry telemetry) {
+        this.ctx = ctx;
+        this.table = ctx.table;
+        this.lifecycle = lifecycle;
+        this.registry = registry;
+        this.telemetry = telemetry;
+        this.cacheOrders = registry.cacheOrders;
+    }
+
+    /**
+     * @param preferredNode a node id, or -1 for the default node
+     * @param orThrow       throw {@link AllocationFailedException} rather than return {@link
+     *                      PageAllocator#NULL_HANDLE}
+     */
+    long allocate(long bytes, int flags, int preferredNode, boolean orThrow) {
+        ctx.checkOpen();
+        int order = orderFor(bytes);
+        checkFlags(flags);
+        Zonelists zl = lifecycle.topology().zonelists;
+        int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
+        if (preferred >= zl.nodeCount) {
+            throw unknownNode(preferred, zl.nodeCount);
+        }
+        if (order < cacheOrders && preferred >= 0) {
+            ThreadCache tc = registry.cache();
+            if (tc != null) {
+                long h = tc.allocate(zl, preferred, flags, order, bytes);
+                if (h != PageAllocator.NULL_HANDLE) {
+                    return h;
+                }
+            }
+        }
+        return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
+    }
+
+    /** Allocation under zone locks: no cache, or the cache could not serve. */
+    private long allocateSlow(Zonelists zl, int preferred, long bytes, int order, int flags, int preferredNode,
+                              boolean orThrow) {
+        Zone[] list = preferred < 0 ? NO_ZONES : zl.get(preferred, flags);
+        boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
+        long h = allocateFromZones(list, order, bytes, flags, movable);
+        for (int retry = 0; retry < RECLAIM_RETRIES && h == PageAllocator.NULL_HANDLE
+                && reclaimFor(list, order) > 0; retry++) {
+            // Other threads may refill their caches meanwhile, hence a few tries.
+            h = allocateFromZones(list, order, bytes, flags, movable);
+        }
+        if (h != PageAllocator.NULL_HANDLE) {
+            return h;
+        }
+        ctx.checkOpen(); // a closed allocator's empty zonelists are not a lack of memory
+        String reason = table.freeSlotsInTable() == 0
+                ? "the handle table is full (" + HandleLayout.MAX_SLOTS + " live allocations)" : null;
+        return failed(orThrow, bytes, order, flags, preferredNode, list, reason);
+    }
+
+    /**
+     * Reclaims thread-cached blocks of the zones of {@code list} where that could let a block of {@code order}
+     * form: the zone is large enough, and its free plus cached pages reach the block.
+     *
+     * @return the pages reclaimed (0 when no zone qualified)
+     */
+    private long reclaimFor(Zone[] list, int order) {
+        List<Zone> worth = new ArrayList<>(list.length);
+        long block = 1L << order;
+        for (Zone z : list) {
+            long cached;
+            if (z.pages >= block && (cached = registry.cachedPages(z.id)) > 0 && z.freePages() + cached >= block) {
+                worth.add(z);
+            }
+        }
+        return worth.isEmpty() ? 0 : registry.reclaim(worth.toArray(NO_ZONES));
+    }
+
+    /**
+     * @return the new handle, or {@link PageAllocator#NULL_HANDLE} when no zone of {@code list} has a block or no
+     *         slot is free
+     */
+    private long allocateFromZones(Zone[] list, int order, long bytes, int flags, boolean movable) {
+        int slot = table.acquireSlot();
+        if (slot < 0) {
+            return PageAllocator.NULL_HANDLE;
+        }
+        for (Zone z : list) {
+            int page;
+            MemorySegment zoneMemory;
+            z.lockForAllocation();
+            try {
+                page = z.allocateLocked(order, slot, movable);
+                zoneMemory = z.memory;
+            } finally {
+                z.lock.unlock();
+            }
+            if (page != Zone.NIL) {
+                if ((flags & AllocFlags.ZERO) != 0) {
+                    try {
+                        zoneMemory.asSlice(z.byteOffset(page), bytes).fill((byte) 0);
+                    } catch (IllegalStateException e) {
+                        // Only close() unplugs a zone with a live block (this one): nothing is left to give back.
+                        throw ctx.closedOr(e);
+                    }
+                }
+                return HandleProtocol.publish(table, slot, HandleLayout.location(z.id, page), bytes, flags);
+            }
+        }
+        table.releaseSlot(slot);
+        return PageAllocator.NULL_HANDLE;
+    }
+
+    private long failed(boolean orThrow, long bytes, int order, int flags, int preferredNode, Zone[] tried,
+                        String reason) {
+        telemetry.allocationFailed(bytes, flags, preferredNode,
+                reason != null ? reason : tried.length == 0 ? "no zone may serve it" : "no free block");
+        if (!orThrow) {
+            return PageAllocator.NULL_HANDLE;
+        }
+        StringBuilder sb = new StringBuilder("cannot allocate ").append(bytes).append(" bytes (order ")
+                .append(order).append(", ").append((long) ctx.pageSize << order).append("-byte block) with flags ")
+                .append(AllocFlags.toString(flags)).append(preferredNode < 0 ? " from the default node"
+                        : " preferring node " + preferredNode).append(": ");
+        if (reason != null) {
+            sb.append(reason);
+        } else if (tried.length == 0) {
+            sb.append("no ENABLED node has a zone that may serve it");
+        } else {
+            StringJoiner j = new StringJoiner(", ", "tried ", "");
+            for (Zone z : tried) {
+                j.add(z.label() + " free " + z.freePages() + " pages");
+            }
+            sb.append(j);
+        }
+        throw new AllocationFailedException(sb.toString());
+    }
+
+    void free(long handle) {
+        ctx.checkOpen();
+        long[] c = table.chunk(handle);
+        int base = HandleLayout.base(handle);
+        HandleProtocol.free(c, base, handle);
+        // The slot is ours now: no mover can freeze a FREE entry, so the location and size are stable.
+        long loc = HandleTable.lpLocation(c, base);
+        Zone z = lifecycle.topology().zones[HandleLayout.zoneOfLocation(loc)];
+        int slot = HandleLayout.slotOf(handle);
+        ThreadCache tc = cacheOrders > 0 ? registry.cache() : null;
+        if (tc == null || !tc.free(z, ctx.blockOrder(HandleTable.lpSize(c, base)), slot)) {
+            z.free((int) HandleLayout.pageOfLocation(loc));
+            table.releaseSlot(slot);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ checks
+
+    private int orderFor(long bytes) {
+        if (bytes <= 0 || bytes > ctx.maxBlockBytes) {
+            throw badSize(bytes);
+        }
+        return ctx.blockOrder(bytes);
+    }
+
+    // Exceptions are built out of line, so the hot paths stay small enough for the JIT to inline them.
+    private IllegalArgumentException badSize(long bytes) {
+        return new IllegalArgumentException("size " + bytes + " out of range: must be 1.." + ctx.maxBlockBytes
+                + " bytes (pageSize " + ctx.pageSize + " << maxOrder " + ctx.maxOrder + ")");
+    }
+
+    private static void checkFlags(int flags) {
+        if ((flags & ~AllocFlags.ALL) != 0) {
+            throw badFlags(flags);
+        }
+    }
+
+    private static IllegalArgumentException badFlags(int flags) {
+        return new IllegalArgumentException("unknown flag bits 0x" + Integer.toHexString(flags & ~AllocFlags.ALL)
+                + " in flags " + AllocFlags.toString(flags));
+    }
+
+    static IllegalArgumentException unknownNode(int node, int count) {
+        return new IllegalArgumentException("unknown node " + node + " (nodes 0.." + (count - 1) + ")");
+    }
+}

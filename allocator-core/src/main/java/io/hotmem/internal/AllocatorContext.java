@@ -1,0 +1,93 @@
+package io.hotmem.internal;
+
+import io.hotmem.MemoryBacking;
+
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * What every part of one allocator shares: its configuration (immutable), its handle table and clock, and whether
+ * it is closed. Complete before any part is built from it.
+ *
+ * <p><b>Closing.</b> {@link #markClosed()} is the first step of {@code close()}: from then on every public call
+ * fails with {@link #closedException()}, and a relocation waiting out a backoff ({@link #awaitClose}) wakes and
+ * stops, so that close never waits out a drain's deadline. A call already past its check either finishes or
+ * meets memory that close took away, and {@link #closedOr} turns what it meets then into the same exception.
+ */
+final class AllocatorContext {
+    final String name;
+    final int pageSize;
+    final int pageShift;
+    final int maxOrder;
+    final long maxBlockBytes;
+    final MemoryBacking backingKind;
+    final Ticker ticker = new Ticker();
+    final HandleTable table;
+
+    private volatile boolean closed;
+    private final CountDownLatch closing = new CountDownLatch(1);
+
+    AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind) {
+        this.name = name;
+        this.pageSize = pageSize;
+        this.pageShift = Integer.numberOfTrailingZeros(pageSize);
+        this.maxOrder = maxOrder;
+        this.maxBlockBytes = (long) pageSize << maxOrder;
+        this.backingKind = backingKind;
+        this.table = new HandleTable();
+    }
+
+    /** @return the order of the smallest block that holds {@code bytes} (1 .. maxBlockBytes, not checked) */
+    int blockOrder(long bytes) {
+        return 64 - Long.numberOfLeadingZeros((bytes - 1) >>> pageShift);
+    }
+
+    boolean isClosed() {
+        return closed;
+    }
+
+    /** @return true for the one caller that closed it */
+    boolean markClosed() {
+        synchronized (closing) {
+            if (closed) {
+                return false;
+            }
+            closed = true;
+        }
+        closing.countDown();
+        return true;
+    }
+
+    void checkOpen() {
+        if (closed) {
+            throw closedException();
+        }
+    }
+
+    IllegalStateException closedException() {
+        return new IllegalStateException("allocator '" + name + "' is closed");
+    }
+
+    /**
+     * @return {@code e}, or, when the allocator is closed, an {@link IllegalStateException} saying so with
+     *         {@code e} as its cause (what a call racing close meets: a closed arena, an emptied table)
+     */
+    RuntimeException closedOr(RuntimeException e) {
+        if (closed) {
+            IllegalStateException c = closedException();
+            c.initCause(e);
+            return c;
+        }
+        return e;
+    }
+
+    /**
+     * Sleeps up to {@code nanos}, waking at once when the allocator is being closed.
+     *
+     * @return whether it is being closed
+     * @throws InterruptedException if the thread is interrupted
+     */
+    boolean awaitClose(long nanos) throws InterruptedException {
+        return closing.await(nanos, TimeUnit.NANOSECONDS);
+    }
+}

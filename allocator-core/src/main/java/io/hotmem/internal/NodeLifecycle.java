@@ -1,0 +1,433 @@
+package io.hotmem.internal;
+
+import io.hotmem.FailureReason;
+import io.hotmem.NodeSpec;
+import io.hotmem.NodeState;
+import io.hotmem.RelocationReport;
+import io.hotmem.ZoneType;
+import io.hotmem.internal.jfr.RelocationEvent;
+import io.hotmem.internal.prim.Backing;
+
+import java.lang.foreign.MemorySegment;
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.concurrent.locks.ReentrantLock;
+
+/**
+ * The order of node transitions (Linux {@code mm/memory_hotplug.c}): plug, enable, disable, unplug, addNode, the
+ * offline transaction with its rollback, and the unplug steps of close. The moving itself is {@link Relocations}
+ * and {@link Relocator}; the thread caches' part is {@link CacheRegistry}.
+ *
+ * <p><b>Control lock.</b> Every transition, relocation and close runs under {@link #control}, taken through
+ * {@link #lock(String)}, which refuses a nested call: listeners are called with the lock held, and a listener
+ * that starts another transition gets {@link IllegalStateException} rather than a half-done outer one. A method
+ * whose name ends in {@code UnderControl} needs the lock held (asserted).
+ *
+ * <p><b>Publication.</b> The {@link Topology} (nodes, zones, zonelists) is replaced under the control lock and
+ * published by the volatile store in {@link #publish}; a new node, its zones, their memory and the zonelists that
+ * include it are complete before that store, so a reader that counts the node can use it.
+ *
+ * <p><b>Node state.</b> A node's state and its zones' openness are written with all of the node's zone locks
+ * held, so a zone lock holder always sees them agree. When a disable returns, no allocation can take a block
+ * from the node any more (the zone lock decides, not the zonelist), and no thread cache holds one.
+ */
+final class NodeLifecycle {
+    private final AllocatorContext ctx;
+    private final Telemetry telemetry;
+    private final Listeners listeners;
+    private final CacheRegistry registry;
+    private final MemoryTable memory;
+    /** Serialises node transitions, relocations and close. Taken before any other lock. */
+    private final ReentrantLock control = new ReentrantLock();
+    private volatile Topology topology = Topology.EMPTY;
+
+    NodeLifecycle(AllocatorContext ctx, Telemetry telemetry, Listeners listeners, CacheRegistry registry,
+                  MemoryTable memory) {
+        this.ctx = ctx;
+        this.telemetry = telemetry;
+        this.listeners = listeners;
+        this.registry = registry;
+        this.memory = memory;
+    }
+
+    /** @return the nodes, zones and zonelists as of now */
+    Topology topology() {
+        return topology;
+    }
+
+    // ------------------------------------------------------------------------------------------------ control
+
+    /**
+     * Takes the control lock for {@code what}.
+     *
+     * @throws IllegalStateException if the calling thread holds it already (a listener callback starting another
+     *         transition), or the allocator is closed
+     */
+    void lock(String what) {
+        if (control.isHeldByCurrentThread()) {
+            throw new IllegalStateException(what + ": refused inside a HotplugListener callback (the allocator is in "
+                    + "the middle of another node transition on this thread)");
+        }
+        control.lock();
+        if (ctx.isClosed()) {
+            control.unlock();
+            throw ctx.closedException();
+        }
+    }
+
+    void unlock() {
+        control.unlock();
+    }
+
+    boolean isControlHeld() {
+        return control.isHeldByCurrentThread();
+    }
+
+    /** @return node {@code id} (control lock held) */
+    Node nodeUnderControl(int id) {
+        assert control.isHeldByCurrentThread();
+        Node[] ns = topology.nodes;
+        if (id < 0 || id >= ns.length) {
+            throw new IllegalArgumentException("unknown node " + id + " (nodes 0.." + (ns.length - 1) + ")");
+        }
+        return ns[id];
+    }
+
+    private void publish(Topology t) {
+        assert control.isHeldByCurrentThread();
+        topology = t; // publishes nodes, zones and zonelists, complete
+    }
+
+    // ------------------------------------------------------------------------------------------------ transitions
+
+    void plug(int node) {
+        lock("plug node " + node);
+        try {
+            Node n = nodeUnderControl(node);
+            if (n.state != NodeState.UNPLUGGED) {
+                throw new IllegalStateException("cannot plug node " + node + ": it is " + n.state.label()
+                        + " (plugged already)");
+            }
+            plugUnderControl(n);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    void enable(int node) {
+        Error listenerError;
+        lock("enable node " + node);
+        try {
+            Node n = nodeUnderControl(node);
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot enable node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.UNPLUGGED ? " (plug it first)" : " already"));
+            }
+            setStateUnderControl(n, NodeState.ENABLED);
+            listenerError = listeners.onOnline(node);
+        } finally {
+            control.unlock();
+        }
+        Listeners.rethrow(listenerError);
+    }
+
+    void disable(int node) {
+        lock("disable node " + node);
+        try {
+            Node n = nodeUnderControl(node);
+            if (n.state != NodeState.ENABLED) {
+                throw new IllegalStateException("cannot disable node " + node + ": it is " + n.state.label());
+            }
+            setStateUnderControl(n, NodeState.DISABLED);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    void unplug(int node) {
+        lock("unplug node " + node);
+        try {
+            Node n = nodeUnderControl(node);
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot unplug node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
+            }
+            unplugUnderControl(n, false);
+        } finally {
+            control.unlock();
+        }
+    }
+
+    /** @return the new node's id */
+    int addNode(NodeSpec spec) {
+        Objects.requireNonNull(spec, "spec");
+        lock("addNode");
+        try {
+            Topology t = topology;
+            int id = t.nodes.length;
+            checkSpec(id, spec, t.zones.length);
+            int zoneId = t.zones.length;
+            Node n = new Node(id, spec, new Zone[(spec.hotRemovable() || spec.movableBytes() == 0) ? 1 : 2]);
+            long normalBytes = spec.bytes() - spec.movableBytes();
+            int z = 0;
+            if (normalBytes > 0) {
+                n.zones[z++] = new Zone(zoneId++, ZoneType.NORMAL, n, 0, (int) (normalBytes >>> ctx.pageShift),
+                        ctx.pageShift, ctx.maxOrder, ctx.ticker);
+            }
+            if (spec.movableBytes() > 0) {
+                n.zones[z] = new Zone(zoneId++, ZoneType.MOVABLE, n, normalBytes,
+                        (int) (spec.movableBytes() >>> ctx.pageShift), ctx.pageShift, ctx.maxOrder, ctx.ticker);
+            }
+            memory.ensure(zoneId);
+            if (spec.initialState() != NodeState.UNPLUGGED) {
+                plugUnderControl(n);
+                if (spec.initialState() == NodeState.ENABLED) {
+                    setStateUnderControl(n, NodeState.ENABLED);
+                }
+            }
+            Zone[] zones = Arrays.copyOf(t.zones, zoneId);
+            System.arraycopy(n.zones, 0, zones, t.zones.length, n.zones.length);
+            Node[] nodes = Arrays.copyOf(t.nodes, id + 1);
+            nodes[id] = n;
+            publish(new Topology(nodes, zones));
+            return id;
+        } finally {
+            control.unlock();
+        }
+    }
+
+    /** Validates a node's spec before anything is built for it. */
+    void checkSpec(int id, NodeSpec spec, int zonesSoFar) {
+        if (spec.bytes() % ctx.pageSize != 0 || spec.movableBytes() % ctx.pageSize != 0) {
+            throw new IllegalArgumentException("node " + id + ": size " + spec.bytes() + " and movable size "
+                    + spec.movableBytes() + " must be multiples of the page size " + ctx.pageSize);
+        }
+        if ((spec.bytes() >>> ctx.pageShift) > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("node " + id + ": size " + spec.bytes() + " is more than "
+                    + Integer.MAX_VALUE + " pages of " + ctx.pageSize + " bytes");
+        }
+        if (zonesSoFar + 2 > HandleLayout.MAX_ZONES) {
+            throw new IllegalArgumentException("node " + id + ": too many zones (" + zonesSoFar + ", at most "
+                    + HandleLayout.MAX_ZONES + ")");
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ offline
+
+    /**
+     * The offline transaction: disable, ask the listeners, drain, then the commit point after which the node is
+     * unplugged. Before the commit point any failure (a veto, a drain that did not finish, close, an Error from a
+     * listener) restores the previous state and tells the listeners {@code onCancelOffline}.
+     */
+    RelocationReport offline(int node, Duration timeout, Relocations relocations) {
+        long start = System.nanoTime();
+        long deadline = Relocations.deadline(start, timeout);
+        RelocationEvent event = Telemetry.relocationStarted();
+        Error[] listenerError = new Error[1];
+        RelocationReport r;
+        lock("offline node " + node);
+        try {
+            r = offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError);
+        } finally {
+            control.unlock();
+        }
+        telemetry.relocated(event, r);
+        Listeners.rethrow(listenerError[0]);
+        return r;
+    }
+
+    private RelocationReport offlineUnderControl(Node n, long start, long deadline, Relocations relocations,
+                                                 Error[] listenerError) {
+        String op = "offline node " + n.id;
+        if (!n.spec.hotRemovable()) {
+            throw new IllegalStateException("cannot " + op + ": it is not hot-removable");
+        }
+        if (n.state == NodeState.UNPLUGGED) {
+            throw new IllegalStateException("cannot " + op + ": it is unplugged already");
+        }
+        NodeState previous = n.state;
+        if (previous == NodeState.ENABLED) {
+            setStateUnderControl(n, NodeState.DISABLED);
+        }
+        Throwable objection = listeners.goingOffline(n.id);
+        if (objection != null) {
+            cancelOfflineUnderControl(n, previous, listenerError);
+            if (objection instanceof Error e) {
+                throw e;
+            }
+            return new RelocationReport(op, false, 0, 0, Zone.liveBlocks(List.of(n.zones)), List.of(),
+                    Map.of(FailureReason.VETOED, 1), Duration.ofNanos(System.nanoTime() - start));
+        }
+        RelocationReport drained;
+        try {
+            drained = relocations.drainUnderControl(op, n, Relocations.NO_TARGET, start, deadline, listenerError);
+        } catch (RuntimeException | Error e) {
+            cancelOfflineUnderControl(n, previous, listenerError); // close, or a failure inside the drain
+            throw e;
+        }
+        if (!drained.complete()) {
+            cancelOfflineUnderControl(n, previous, listenerError);
+            return drained;
+        }
+        // Commit point: the node is empty and DISABLED, so nothing can land on it; it goes now.
+        unplugUnderControl(n, false);
+        keepFirst(listenerError, listeners.onOffline(n.id));
+        return drained;
+    }
+
+    private void cancelOfflineUnderControl(Node n, NodeState previous, Error[] listenerError) {
+        if (previous == NodeState.ENABLED && n.state == NodeState.DISABLED && !ctx.isClosed()) {
+            setStateUnderControl(n, NodeState.ENABLED);
+        }
+        keepFirst(listenerError, listeners.onCancelOffline(n.id));
+    }
+
+    private static void keepFirst(Error[] first, Error e) {
+        if (e != null) {
+            if (first[0] == null) {
+                first[0] = e;
+            } else {
+                first[0].addSuppressed(e);
+            }
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ close
+
+    /**
+     * Closes: marks the allocator closed (every later call fails, a relocation waiting out a backoff stops), runs
+     * {@code beforeTeardown} (stop the agent, unregister the MBean), disables every ENABLED node, detaches every
+     * thread cache, unplugs every node (live allocations or not) and gives the handle tag back. A second call
+     * waits for the first to finish, then returns.
+     *
+     * @throws IllegalStateException when called from a listener callback
+     */
+    void close(Runnable beforeTeardown) {
+        if (control.isHeldByCurrentThread()) {
+            throw new IllegalStateException("close: refused inside a HotplugListener callback (the allocator is in "
+                    + "the middle of a node transition on this thread)");
+        }
+        boolean first = ctx.markClosed();
+        control.lock();
+        try {
+            if (!first) {
+                return;
+            }
+            beforeTeardown.run();
+            Node[] nodes = topology.nodes;
+            for (Node n : nodes) {
+                if (n.state == NodeState.ENABLED) {
+                    setStateUnderControl(n, NodeState.DISABLED);
+                }
+            }
+            // No cache operation is in flight after this, and none starts: a cache never touches a zone that is
+            // unplugged below.
+            registry.detachAll();
+            for (Node n : nodes) {
+                if (n.state != NodeState.UNPLUGGED) {
+                    unplugUnderControl(n, true);
+                }
+            }
+            ctx.table.releaseTag();
+        } finally {
+            control.unlock();
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ steps
+
+    /** Maps the node's memory and hands it to its zones; the node becomes DISABLED. */
+    private void plugUnderControl(Node n) {
+        assert control.isHeldByCurrentThread();
+        Backing b = Backing.allocate(ctx.backingKind, n.spec.bytes(), ctx.pageSize);
+        MemorySegment all = b.segment();
+        lockZones(n);
+        try {
+            for (Zone z : n.zones) {
+                MemorySegment zoneMemory = all.asSlice(z.offsetInNode, (long) z.pages << ctx.pageShift);
+                z.plugLocked(zoneMemory, b);
+                memory.set(z.id, zoneMemory);
+            }
+            n.backing = b;
+            n.state = NodeState.DISABLED;
+        } finally {
+            unlockZones(n);
+        }
+        telemetry.nodeState(n.id, NodeState.UNPLUGGED, NodeState.DISABLED, " (" + n.spec.bytes() + " bytes)");
+        publish(topology.rebuilt());
+    }
+
+    /**
+     * Sets a plugged node's state (ENABLED or DISABLED) with all its zone locks held; after a disable, reclaims
+     * every thread cache's blocks of its zones; republishes the zonelists.
+     */
+    private void setStateUnderControl(Node n, NodeState state) {
+        assert control.isHeldByCurrentThread() && state != NodeState.UNPLUGGED;
+        NodeState from = n.state;
+        lockZones(n);
+        try {
+            for (Zone z : n.zones) {
+                z.setOpenLocked(state == NodeState.ENABLED);
+            }
+            n.state = state;
+        } finally {
+            unlockZones(n);
+        }
+        if (state != NodeState.ENABLED) {
+            registry.reclaimClosed(n.zones);
+        }
+        telemetry.nodeState(n.id, from, state, "");
+        publish(topology.rebuilt());
+    }
+
+    /**
+     * Unplugs a DISABLED node: its zones forget their memory, then the backing's close returns it to the OS
+     * (a shared arena's close: every access in flight on another thread ends first).
+     *
+     * @param force at close: unplug even with live allocations
+     * @throws IllegalStateException if not forced and the node holds live allocations
+     */
+    private void unplugUnderControl(Node n, boolean force) {
+        assert control.isHeldByCurrentThread();
+        NodeState from = n.state;
+        lockZones(n);
+        try {
+            int live = 0;
+            for (Zone z : n.zones) {
+                live += z.liveBlocksLocked();
+            }
+            if (live > 0 && !force) {
+                throw new IllegalStateException("cannot unplug node " + n.id + ": it holds " + live
+                        + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)");
+            }
+            for (Zone z : n.zones) {
+                z.unplugLocked();
+                memory.set(z.id, MemoryTable.NO_MEMORY);
+            }
+            n.state = NodeState.UNPLUGGED;
+        } finally {
+            unlockZones(n);
+        }
+        Backing b = n.backing;
+        n.backing = null;
+        b.close();
+        telemetry.nodeState(n.id, from, NodeState.UNPLUGGED, "");
+        publish(topology.rebuilt());
+    }
+
+    /** Takes every zone lock of {@code n} in zone id order. */
+    private static void lockZones(Node n) {
+        for (Zone z : n.zones) {
+            z.lock.lock();
+        }
+    }
+
+    private static void unlockZones(Node n) {
+        for (int i = n.zones.length - 1; i >= 0; i--) {
+            n.zones[i].lock.unlock();
+        }
+    }
+}

@@ -1,0 +1,204 @@
+package io.hotmem.internal;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.NodeState;
+import io.hotmem.Pin;
+import io.hotmem.RelocationReport;
+import io.hotmem.ZoneType;
+import io.hotmem.internal.jfr.RelocationEvent;
+
+import java.time.Duration;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * The relocation entry points: remap a zone, drain a node, and move an allocation out of removable memory before
+ * a long-term pin. Each checks its arguments, closes the source zones to new blocks (and reclaims them from thread
+ * caches), runs {@link Relocator} and reports. The mover's passes and batches are {@link Relocator}'s.
+ *
+ * <p>Remap and drain hold the control lock for their whole run (so no node changes state under them); a drain
+ * waiting out a backoff wakes when the allocator is closed, and the operation then throws
+ * {@link IllegalStateException}: close never waits out a drain's deadline.
+ */
+final class Relocations {
+    /** A drain with no preferred target node: replacement blocks go by distance from the drained node. */
+    static final int NO_TARGET = -1;
+
+    private final AllocatorContext ctx;
+    private final NodeLifecycle lifecycle;
+    private final CacheRegistry registry;
+    private final Listeners listeners;
+    private final Telemetry telemetry;
+    private final Relocator relocator;
+    private final Access access;
+
+    Relocations(AllocatorContext ctx, NodeLifecycle lifecycle, CacheRegistry registry, Listeners listeners,
+                Telemetry telemetry, Access access) {
+        this.ctx = ctx;
+        this.lifecycle = lifecycle;
+        this.registry = registry;
+        this.listeners = listeners;
+        this.telemetry = telemetry;
+        this.access = access;
+        this.relocator = new Relocator(ctx);
+    }
+
+    RelocationReport remap(int zoneId, Duration timeout) {
+        long start = System.nanoTime();
+        long deadline = deadline(start, timeout);
+        RelocationEvent event = Telemetry.relocationStarted();
+        Error[] listenerError = new Error[1];
+        RelocationReport r;
+        lifecycle.lock("remap zone " + zoneId);
+        try {
+            Topology t = lifecycle.topology();
+            if (zoneId < 0 || zoneId >= t.zones.length) {
+                throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (t.zones.length - 1)
+                        + ")");
+            }
+            Zone z = t.zones[zoneId];
+            if (z.node.state == NodeState.UNPLUGGED) {
+                throw new IllegalStateException("cannot remap zone " + zoneId + ": node " + z.node.id
+                        + " is unplugged");
+            }
+            Zone[] targets = Arrays.stream(t.zonelists.get(z.node.id, AllocFlags.HOTREMOVABLE))
+                    .filter(other -> other != z).toArray(Zone[]::new);
+            setDraining(z, true);
+            try {
+                r = relocateUnderControl("remap zone " + zoneId, List.of(z), targets, start, deadline, listenerError);
+            } finally {
+                setDraining(z, false);
+            }
+        } finally {
+            lifecycle.unlock();
+        }
+        telemetry.relocated(event, r);
+        Listeners.rethrow(listenerError[0]);
+        return r;
+    }
+
+    /** Closes (or reopens) a zone to new blocks while a remap empties it; closing reclaims it from the caches. */
+    private void setDraining(Zone z, boolean draining) {
+        z.lock.lock();
+        try {
+            z.setDrainingLocked(draining);
+        } finally {
+            z.lock.unlock();
+        }
+        if (draining) {
+            registry.reclaimClosed(new Zone[] {z});
+        }
+    }
+
+    /**
+     * @param targetNode the node to move to first, or {@link #NO_TARGET}
+     */
+    RelocationReport drain(int node, int targetNode, Duration timeout) {
+        long start = System.nanoTime();
+        long deadline = deadline(start, timeout);
+        RelocationEvent event = Telemetry.relocationStarted();
+        Error[] listenerError = new Error[1];
+        RelocationReport r;
+        lifecycle.lock("drain node " + node);
+        try {
+            Node n = lifecycle.nodeUnderControl(node);
+            if (targetNode != NO_TARGET) {
+                lifecycle.nodeUnderControl(targetNode);
+                if (targetNode == node) {
+                    throw new IllegalArgumentException("drain node " + node + ": the target node " + targetNode
+                            + " is the node being drained");
+                }
+            }
+            if (n.state != NodeState.DISABLED) {
+                throw new IllegalStateException("cannot drain node " + node + ": it is " + n.state.label()
+                        + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
+            }
+            String op = "drain node " + node + (targetNode != NO_TARGET ? " to node " + targetNode : "");
+            r = drainUnderControl(op, n, targetNode, start, deadline, listenerError);
+        } finally {
+            lifecycle.unlock();
+        }
+        telemetry.relocated(event, r);
+        Listeners.rethrow(listenerError[0]);
+        return r;
+    }
+
+    /**
+     * Drains a DISABLED node with the control lock held, with no telemetry of its own (the caller's operation
+     * reports once: a drain, or an offline).
+     */
+    RelocationReport drainUnderControl(String op, Node n, int targetNode, long start, long deadline,
+                                       Error[] listenerError) {
+        assert lifecycle.isControlHeld() && n.state == NodeState.DISABLED;
+        // The node is DISABLED, so no zonelist holds its zones: moves go elsewhere, by distance from the target.
+        Zone[] targets = lifecycle.topology().zonelists.get(targetNode != NO_TARGET ? targetNode : n.id,
+                AllocFlags.HOTREMOVABLE);
+        return relocateUnderControl(op, List.of(n.zones), targets, start, deadline, listenerError);
+    }
+
+    private RelocationReport relocateUnderControl(String op, List<Zone> sources, Zone[] targets, long start,
+                                                  long deadline, Error[] listenerError) {
+        RelocationReport r = relocator.relocate(op, sources, targets, start, deadline, p -> {
+            Error e = listeners.onProgress(p);
+            if (e != null && listenerError[0] == null) {
+                listenerError[0] = e;
+            }
+        }, () -> registry.reclaim(targets));
+        if (ctx.isClosed()) {
+            throw ctx.closedException(); // woken by close: what moved stays moved, but nothing is left to use
+        }
+        return r;
+    }
+
+    /**
+     * Pins {@code handle}, first moving its block to a NORMAL zone if it is in a MOVABLE one.
+     *
+     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room
+     * @throws IllegalStateException if others keep it pinned where it is
+     */
+    Pin pinLongTerm(long handle) {
+        for (int attempt = 0; ; attempt++) {
+            Pin pin = access.pin(handle);
+            long[] c = ctx.table.chunk(handle);
+            int base = HandleLayout.base(handle);
+            long loc = HandleTable.lpLocation(c, base); // stable while pinned
+            Topology t = lifecycle.topology();
+            Zone z = t.zones[HandleLayout.zoneOfLocation(loc)];
+            if (z.type == ZoneType.NORMAL) {
+                return pin;
+            }
+            pin.close();
+            Zone[] targets = t.zonelists.get(z.node.id, AllocFlags.NONE);
+            Relocator.Outcome o = relocator.move(z, (int) HandleLayout.pageOfLocation(loc), targets,
+                    new Relocator.Progress());
+            if (o == Relocator.Outcome.NO_MEMORY && registry.reclaim(targets) == 0) {
+                throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
+                        + "zone of an ENABLED node has room for its " + access.sizeOf(handle) + " bytes");
+            }
+            if (o == Relocator.Outcome.PINNED && attempt >= 1000) {
+                throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): it stays pinned "
+                        + "by others in MOVABLE " + z.label() + ", so it cannot leave removable memory");
+            }
+            if (o != Relocator.Outcome.MOVED) {
+                HandleProtocol.backoff(attempt);
+            }
+        }
+    }
+
+    /** @return the deadline {@code timeout} after {@code start}, saturated far in the future */
+    static long deadline(long start, Duration timeout) {
+        Objects.requireNonNull(timeout, "timeout");
+        if (timeout.isNegative()) {
+            throw new IllegalArgumentException("timeout " + timeout + " is negative");
+        }
+        long nanos;
+        try {
+            nanos = timeout.toNanos();
+        } catch (ArithmeticException e) {
+            nanos = Long.MAX_VALUE / 2;
+        }
+        return start + Math.min(nanos, Long.MAX_VALUE / 2);
+    }
+}

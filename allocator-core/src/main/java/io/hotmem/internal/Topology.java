@@ -1,0 +1,30 @@
+package io.hotmem.internal;
+
+/**
+ * What the allocator is made of at one moment: its nodes, their zones by id, and the zonelists built from the
+ * nodes' states. Immutable once built (node states change under the control lock, and every change publishes a
+ * new topology); published with one volatile store ({@link NodeLifecycle}), so a reader that sees a node counted
+ * also sees its zones and its zonelists.
+ */
+final class Topology {
+    /** No node: what a new allocator starts from, and what a closed one shows. */
+    static final Topology EMPTY = new Topology(new Node[0], new Zone[0]);
+
+    /** By id. */
+    final Node[] nodes;
+    /** By zone id; every node's zones, in node order. */
+    final Zone[] zones;
+    final Zonelists zonelists;
+
+    /** Builds the zonelists from the nodes' states as they are now (the caller holds the control lock). */
+    Topology(Node[] nodes, Zone[] zones) {
+        this.nodes = nodes;
+        this.zones = zones;
+        this.zonelists = Zonelists.build(nodes);
+    }
+
+    /** @return this topology's nodes with new zonelists (after a node state change) */
+    Topology rebuilt() {
+        return new Topology(nodes, zones);
+    }
+}
