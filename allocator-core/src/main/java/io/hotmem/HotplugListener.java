@@ -3,14 +3,21 @@ package io.hotmem;
 /**
  * Told about node transitions (Linux memory notifier: GOING_OFFLINE, CANCEL_OFFLINE, OFFLINE, ONLINE). Every
  * method has an empty default, so a listener overrides what it needs. Calls come from the thread that runs the
- * transition, with the allocator's control lock held: a listener may free or read allocations, but should not
- * start another node transition.
+ * transition, with the allocator's control lock held: a listener may allocate, free, read and write, but a node
+ * transition, remap, drain, offline or close started from a callback throws {@link IllegalStateException}.
+ *
+ * <p><b>Exceptions.</b> A {@link RuntimeException} from {@link #onGoingOffline} vetoes the offline; from any other
+ * method it is logged and ignored. An {@link Error} is never swallowed: from {@code onGoingOffline} it cancels the
+ * offline (the node goes back to its previous state, {@link #onCancelOffline} follows) and is rethrown by
+ * {@code offline}; from any other method the remaining listeners are still called and the operation's change
+ * stands, then the first Error is rethrown to the operation's caller.
  */
 public interface HotplugListener {
 
     /**
-     * The node is disabled and about to be drained and unplugged. Free caches held on it now. Throwing vetoes the
-     * offline: the node goes back to its previous state and {@link #onCancelOffline(int)} follows.
+     * The node is disabled and about to be drained and unplugged. Free caches held on it now. Throwing a
+     * RuntimeException vetoes the offline: the node goes back to its previous state and
+     * {@link #onCancelOffline(int)} follows.
      *
      * @param node the node id
      */

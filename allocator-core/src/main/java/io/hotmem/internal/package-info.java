@@ -1,13 +1,37 @@
 /**
- * hotmem's engine: nodes, zones with their buddy allocators, zonelists and the handle table. Not exported.
+ * hotmem's engine. Not exported. Each file holds one concern and opens with a paragraph saying which;
+ * {@link io.hotmem.internal.DefaultPageAllocator} lists them. The handle protocol, both sides of it, is
+ * {@link io.hotmem.internal.HandleProtocol}.
  *
  * <p><b>Naming of memory-ordered accessors</b> (after JCTools): {@code lp} plain load, {@code la} acquire load,
- * {@code lv} volatile load, {@code so} ordered (release) store, {@code sv} volatile store, {@code cas}
- * compare-and-set, {@code gaa} get-and-add. Each hot field has one small set of such accessors, next to its
- * definition, and nothing else touches it.
+ * {@code lv} volatile load, {@code sp} plain store, {@code so} ordered (release) store, {@code sv} volatile store,
+ * {@code cas} compare-and-set, {@code gaa} get-and-add. Each hot field has one small set of such accessors, next
+ * to its definition, and nothing else touches it.
  *
- * <p><b>Locks.</b> The allocator's control lock serialises node transitions; each zone has its own lock for its
- * buddy lists and counters. A method whose name ends in {@code Locked} needs its zone's lock held (asserted).
- * Lock order: control lock, then zone locks in zone id order. The handle table's slot lock is a leaf.
+ * <p><b>Lock-held suffixes.</b> A method whose name ends in {@code Locked} needs the lock of the object it belongs
+ * to: a {@link io.hotmem.internal.Zone}'s lock, or the {@link io.hotmem.internal.HandleTable}'s slot lock
+ * (asserted where the lock is a {@code ReentrantLock}). A method whose name ends in {@code UnderControl} needs the
+ * allocator's control lock ({@link io.hotmem.internal.NodeLifecycle}, asserted).
+ *
+ * <p><b>Locks, in the order they are taken</b> (a thread holding one may take only those below it):
+ * <table>
+ *   <caption>Lock order</caption>
+ *   <tr><th>lock</th><th>guards</th><th>held by</th></tr>
+ *   <tr><td>1. control ({@code NodeLifecycle})</td><td>node states, topology, relocations, close</td>
+ *       <td>every transition, remap, drain, offline, close; listener callbacks run under it</td></tr>
+ *   <tr><td>2. cache registry ({@code CacheRegistry}, private)</td><td>the list and index of thread caches</td>
+ *       <td>registration of a new cache, the dead-thread sweep, detach at close</td></tr>
+ *   <tr><td>3. reclaim ({@code CacheRegistry})</td><td>one reclaimer at a time in the cache handshake</td>
+ *       <td>every reclaim; inside it the reclaimer waits for an owner's operation in flight</td></tr>
+ *   <tr><td>4. zone locks ({@code Zone.lock}), in zone id order</td><td>buddy lists, page map, counters</td>
+ *       <td>allocation slow paths, refills, spills, moves (a mover never holds two), state changes</td></tr>
+ *   <tr><td>5. handle table slots ({@code HandleTable}, leaf)</td><td>the free-slot stack</td>
+ *       <td>slot acquire and release; nothing is taken under it</td></tr>
+ *   <tr><td>(leaf) tag registry ({@code HandleTags})</td><td>which tags are leased</td>
+ *       <td>building and closing an allocator</td></tr>
+ * </table>
+ * An owner's cache operation (a thread-cache allocate or free) is not a lock, but a reclaimer waits for it: an
+ * owner takes zone locks (4) and the slot lock (5) inside one and nothing above them, so the wait cannot close a
+ * cycle. The background agent takes 2, 3 and 4, never 1, so close (holding 1) can join its thread.
  */
 package io.hotmem.internal;
