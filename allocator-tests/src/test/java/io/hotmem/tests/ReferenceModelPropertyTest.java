@@ -10,20 +10,18 @@ import io.hotmem.Pin;
 import io.hotmem.RelocationReport;
 import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
-import net.jqwik.api.Arbitraries;
-import net.jqwik.api.Arbitrary;
-import net.jqwik.api.Combinators;
-import net.jqwik.api.EdgeCasesMode;
-import net.jqwik.api.ForAll;
-import net.jqwik.api.Property;
-import net.jqwik.api.Provide;
-import net.jqwik.api.constraints.Size;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.MethodSource;
 
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
+import java.util.SplittableRandom;
+import java.util.stream.LongStream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -36,8 +34,11 @@ import static org.junit.jupiter.api.Assertions.fail;
  * Random sequences of allocate, free, write, read, pin, unpin, pinLongTerm, plug, enable, disable, remap, drain,
  * offline, unplug and addNode against a plain reference model: every read returns the last value written,
  * placement rules hold (no non-movable block in a MOVABLE zone, nothing from a node that is not ENABLED), page
- * counts match, pinned and non-movable allocations never move, and refused operations change nothing. A list of
- * actions (shrinkable by jqwik) rather than jqwik's stateful ActionChain: the same model, simpler to read.
+ * counts match, pinned and non-movable allocations never move, and refused operations change nothing.
+ *
+ * <p>One run per seed, {@value #TRIES} seeds from {@value #BASE_SEED} up; each seed gives one list of actions (see
+ * {@link #actions}). A failure names the seed and the index of the action; {@code -Dhotmem.model.seed=<seed>} runs
+ * that seed alone. No shrinking: the failing sequence is replayed as generated.
  */
 class ReferenceModelPropertyTest {
     enum Kind { ALLOCATE, FREE, WRITE, READ, PLUG, ENABLE, DISABLE, UNPLUG, PIN, UNPIN, PIN_LONG_TERM, REMAP, DRAIN,
@@ -63,18 +64,20 @@ class ReferenceModelPropertyTest {
     private static final int PAGE = 4096;
     private static final int MAX_ORDER = 4;
 
-    @Provide
-    Arbitrary<List<Op>> ops() {
-        Arbitrary<Op> op = Combinators.combine(
-                Arbitraries.of(Kind.class),
-                Arbitraries.integers().between(0, 1000),
-                Arbitraries.integers().between(0, 7),
-                Arbitraries.longs()).as(Op::new);
-        return op.list().ofMinSize(1).ofMaxSize(120);
+    static final long BASE_SEED = 20261126L;
+    static final int TRIES = 500;
+    private static final String SEED_PROPERTY = "hotmem.model.seed";
+
+    static LongStream seeds() {
+        String replay = System.getProperty(SEED_PROPERTY, "").trim();
+        return replay.isEmpty() ? LongStream.range(BASE_SEED, BASE_SEED + TRIES) : LongStream.of(Long.parseLong(replay));
     }
 
-    @Property(tries = 500, seed = "20261126", edgeCases = EdgeCasesMode.NONE)
-    void behavesLikeTheModel(@ForAll("ops") @Size(max = 120) List<Op> ops) {
+    @ParameterizedTest(name = "seed {0}")
+    @MethodSource("seeds")
+    void behavesLikeTheModel(long seed) {
+        List<Op> ops = actions(new SplittableRandom(seed));
+        int i = 0;
         try (PageAllocator a = PageAllocator.builder().pageSize(PAGE).maxOrder(MAX_ORDER)
                 .node(NodeSpec.fixed(64 * PAGE).movableBytes(16 * PAGE))
                 .node(NodeSpec.hotRemovable(32 * PAGE))
@@ -83,8 +86,8 @@ class ReferenceModelPropertyTest {
             List<Alloc> live = new ArrayList<>();
             List<NodeState> states = new ArrayList<>(List.of(NodeState.ENABLED, NodeState.ENABLED,
                     NodeState.UNPLUGGED));
-            for (Op op : ops) {
-                apply(a, op, live, states);
+            for (; i < ops.size(); i++) {
+                apply(a, ops.get(i), live, states);
                 checkCounts(a, live, states);
             }
             for (Alloc x : live) {
@@ -97,7 +100,72 @@ class ReferenceModelPropertyTest {
                     assertEquals(0, z.activePages(), "all memory free at the end: " + z);
                 }
             }
+        } catch (AssertionError | RuntimeException e) {
+            String where = i < ops.size() ? "action " + i + " of " + ops.size() + " " + ops.get(i)
+                    : "the end, after " + ops.size() + " actions";
+            throw new AssertionError("seed " + seed + ", at " + where + " (replay: -D" + SEED_PROPERTY + "=" + seed
+                    + "): " + e, e);
         }
+    }
+
+    // The actions are drawn with the distributions of the property-testing library this test used before (its
+    // version 1.10.1, 500 tries, edge cases off, for combine(of(Kind.class), integers().between(0, 1000),
+    // integers().between(0, 7), longs()).as(Op::new).list().ofMinSize(1).ofMaxSize(120)); only the random source
+    // differs.
+
+    /** Bounds of the list size, and the library's generation size (its number of tries, 500). */
+    private static final int MIN_ACTIONS = 1;
+    private static final int MAX_ACTIONS = 120;
+    private static final int GEN_SIZE = 500;
+    /** Sizes up to min + max(round(sqrt(genSize)), 10) (= 23) are drawn with probability 0.98 * 0.88. */
+    private static final int CUTOFF = MIN_ACTIONS + (int) Math.max(Math.round(Math.sqrt(GEN_SIZE)), 10);
+    /** The probability of a list of the maximum size: min(0.02, 10 / genSize). */
+    private static final double MAX_SIZE_PROBABILITY = Math.min(0.02, 10.0 / GEN_SIZE);
+    private static final Kind[] KINDS = Kind.values();
+    /**
+     * The library's default "biased" distribution of integers, shrinking target 0: the range is cut into
+     * partitions growing geometrically away from 0; one is picked uniformly, then a value uniformly in it. These
+     * are the lower bounds of the partitions its BiasedPartitionPointsCalculator computes for 0..1000 and for all
+     * longs; the last partition ends at the maximum. (0..7 is too small to partition: uniform.)
+     */
+    private static final long[] A_PARTITIONS = {0, 12, 37, 111, 333};
+    private static final long[] C_PARTITIONS = {Long.MIN_VALUE, -25227006651408L, -3979023131L, -11145723, -1857620,
+        -309603, -103201, -34400, -11466, -3822, -1274, -424, -141, -47, -15, 0, 15, 47, 141, 424, 1274, 3822, 11466,
+        34400, 103201, 309603, 1857620, 11145723, 3979023131L, 25227006651408L};
+
+    /**
+     * One list of 1 to 120 actions. The size: 120 with probability 0.02, else 24..120 with probability 0.12, else
+     * 1..23, uniform in each; with probability 0.03 a list of two or more has no two equal actions.
+     * Each action: a kind uniformly, {@code a} biased in 0..1000, {@code b} uniform in 0..7, {@code c} biased over
+     * all longs.
+     */
+    static List<Op> actions(SplittableRandom r) {
+        int size;
+        if (r.nextDouble() <= MAX_SIZE_PROBABILITY) {
+            size = MAX_ACTIONS;
+        } else if (r.nextDouble() <= 0.1 + MAX_SIZE_PROBABILITY) {
+            size = r.nextInt(CUTOFF + 1, MAX_ACTIONS + 1);
+        } else {
+            size = r.nextInt(MIN_ACTIONS, CUTOFF + 1);
+        }
+        boolean distinct = size >= 2 && r.nextInt(100) <= 2;
+        Set<Op> seen = new HashSet<>();
+        List<Op> ops = new ArrayList<>(size);
+        while (ops.size() < size) {
+            Op op = new Op(KINDS[r.nextInt(KINDS.length)], (int) biased(r, A_PARTITIONS, 1000), r.nextInt(8),
+                    biased(r, C_PARTITIONS, Long.MAX_VALUE));
+            if (seen.add(op) || !distinct) {
+                ops.add(op);
+            }
+        }
+        return ops;
+    }
+
+    private static long biased(SplittableRandom r, long[] lowerBounds, long max) {
+        int p = r.nextInt(lowerBounds.length);
+        long lo = lowerBounds[p];
+        long hi = p + 1 < lowerBounds.length ? lowerBounds[p + 1] - 1 : max;
+        return lo + r.nextLong(Math.addExact(Math.subtractExact(hi, lo), 1));
     }
 
     private static void apply(PageAllocator a, Op op, List<Alloc> live, List<NodeState> states) {
