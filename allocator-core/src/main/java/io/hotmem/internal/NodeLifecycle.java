@@ -316,22 +316,28 @@ final class NodeLifecycle {
             if (!first) {
                 return;
             }
-            beforeTeardown.run();
-            Node[] nodes = topology.nodes;
-            for (Node n : nodes) {
-                if (n.state == NodeState.ENABLED) {
-                    setStateUnderControl(n, NodeState.DISABLED);
+            try {
+                beforeTeardown.run();
+            } finally {
+                try {
+                    Node[] nodes = topology.nodes;
+                    for (Node n : nodes) {
+                        if (n.state == NodeState.ENABLED) {
+                            setStateUnderControl(n, NodeState.DISABLED);
+                        }
+                    }
+                    // No cache operation is in flight after this, and none starts: a cache never touches a zone
+                    // that is unplugged below.
+                    registry.detachAll();
+                    for (Node n : nodes) {
+                        if (n.state != NodeState.UNPLUGGED) {
+                            unplugUnderControl(n, true);
+                        }
+                    }
+                } finally {
+                    ctx.table.releaseTag();
                 }
             }
-            // No cache operation is in flight after this, and none starts: a cache never touches a zone that is
-            // unplugged below.
-            registry.detachAll();
-            for (Node n : nodes) {
-                if (n.state != NodeState.UNPLUGGED) {
-                    unplugUnderControl(n, true);
-                }
-            }
-            ctx.table.releaseTag();
         } finally {
             control.unlock();
         }
