@@ -10,7 +10,7 @@ import java.lang.foreign.MemorySegment;
  */
 public interface Backing extends AutoCloseable {
 
-    /** @return the whole region, page-aligned */
+    /** @return the whole region, aligned to the allocator's page size */
     MemorySegment segment();
 
     /**
@@ -40,13 +40,13 @@ public interface Backing extends AutoCloseable {
      */
     static Backing allocate(MemoryBacking kind, long bytes, long align) {
         return switch (kind) {
-            case AUTO -> MmapBacking.AVAILABLE ? new MmapBacking(bytes) : new ArenaBacking(bytes, align);
+            case AUTO -> MmapBacking.AVAILABLE ? new MmapBacking(bytes, align) : new ArenaBacking(bytes, align);
             case MMAP -> {
                 if (!MmapBacking.AVAILABLE) {
                     throw new IllegalStateException("MMAP backing needs Linux; this is "
                             + System.getProperty("os.name") + " (use AUTO or ARENA)");
                 }
-                yield new MmapBacking(bytes);
+                yield new MmapBacking(bytes, align);
             }
             case ARENA -> new ArenaBacking(bytes, align);
         };

@@ -18,6 +18,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 /**
  * Anonymous private memory from {@code mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}
  * through the FFM Linker (Linux only). Pages are committed on first touch, so plugging a large node is cheap.
+ * The region is aligned to the allocator's page size: mmap aligns only to the OS page (4 KiB), so for larger
+ * pages the mapping is {@code align - 4096} bytes longer and the region starts at its first aligned address (the
+ * slack is never touched, so with MAP_NORESERVE it costs address space only).
  *
  * <p>The mapping is wrapped in a segment of a shared {@link Arena} whose cleanup runs {@code munmap}: closing a
  * shared arena handshakes every thread, so no thread can still be inside an access when the memory goes away,
@@ -78,24 +81,33 @@ final class MmapBacking implements Backing {
     private final Arena arena;
     private final MemorySegment segment;
 
-    MmapBacking(long bytes) {
+    /** The OS page: what mmap aligns to by itself. */
+    private static final long OS_PAGE = 4096;
+
+    MmapBacking(long bytes, long align) {
+        if (Long.bitCount(align) != 1 || align < OS_PAGE) {
+            throw new IllegalArgumentException("alignment " + align + " must be a power of two of at least "
+                    + OS_PAGE);
+        }
+        long mapped = bytes + (align - OS_PAGE);
         long address;
         int errno;
         try (Arena scratch = Arena.ofConfined()) {
             MemorySegment state = scratch.allocate(CAPTURE_LAYOUT);
-            MemorySegment p = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, bytes,
+            MemorySegment p = (MemorySegment) MMAP.invokeExact(state, MemorySegment.NULL, mapped,
                     PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0L);
             address = p.address();
             errno = (int) ERRNO.get(state, 0L);
         } catch (Throwable t) {
-            throw new IllegalStateException("mmap of " + bytes + " bytes failed: " + t, t);
+            throw new IllegalStateException("mmap of " + mapped + " bytes failed: " + t, t);
         }
         if (address == MAP_FAILED || address == 0) {
-            throw new IllegalStateException("mmap of " + bytes + " bytes failed: errno " + errno);
+            throw new IllegalStateException("mmap of " + mapped + " bytes failed: errno " + errno);
         }
+        long aligned = (address + align - 1) & -align;
         Arena shared = Arena.ofShared();
         this.arena = shared;
-        this.segment = MemorySegment.ofAddress(address).reinterpret(bytes, shared, s -> unmap(address, bytes));
+        this.segment = MemorySegment.ofAddress(aligned).reinterpret(bytes, shared, s -> unmap(address, mapped));
     }
 
     private static void unmap(long address, long bytes) {
