@@ -161,7 +161,15 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, 0, 0);
         try {
-            return new PinImpl(handle, c, base, memoryOf(loc), offsetOf(loc), HandleTable.lpSize(c, base));
+            MemorySegment zoneMemory = memoryOf(loc);
+            long at = offsetOf(loc);
+            long size = HandleTable.lpSize(c, base);
+            if (zoneMemory.byteSize() < at + size) {
+                // Only close() unplugs a zone under a pin: the Pin would hold an empty segment.
+                throw ctx.closedOr(new IllegalStateException("the memory of handle 0x" + Long.toHexString(handle)
+                        + " is gone"));
+            }
+            return new PinImpl(handle, c, base, zoneMemory, at, size);
         } catch (RuntimeException | Error e) {
             HandleProtocol.unpin(c, base);
             throw e;
