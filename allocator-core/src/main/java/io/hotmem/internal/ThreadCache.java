@@ -169,19 +169,15 @@ final class ThreadCache {
         return at;
     }
 
+    /** @return the memo key of an allocation's zone choice */
+    private static int memoKey(int node, int flags) {
+        return node << 3 | (flags & (AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE)); // below 8: HOTREMOVABLE 1, THISNODE 4
+    }
+
     /** @return the first zone of the zonelist for {@code node} and {@code flags}, or null when it is empty */
-    private Zone zoneFor(Zonelists zl, int node, int flags) {
-        int kind = flags & (AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE);
-        int key = node << 3 | kind; // kind is below 8 (HOTREMOVABLE 1, THISNODE 4)
-        if (zl == memoLists && key == memoKey) {
-            return memoZone;
-        }
+    private static Zone firstZone(Zonelists zl, int node, int flags) {
         Zone[] list = zl.get(node, flags);
-        Zone z = list.length > 0 ? list[0] : null;
-        memoLists = zl;
-        memoKey = key;
-        memoZone = z;
-        return z;
+        return list.length > 0 ? list[0] : null;
     }
 
     /**
@@ -195,13 +191,19 @@ final class ThreadCache {
      *         at work or has detached the cache (the caller takes the slow path)
      */
     long allocate(Zonelists zl, int node, int flags, int order, long bytes) {
-        if (!begin()) {
+        // The zone choice is read before the operation begins (its loads then overlap begin's store) and memoised
+        // inside it, so that a detached cache never gets a reference back.
+        int key = memoKey(node, flags);
+        boolean memoised = zl == memoLists && key == memoKey;
+        Zone z = memoised ? memoZone : firstZone(zl, node, flags);
+        if (z == null || !begin()) {
             return 0;
         }
         try {
-            Zone z = zoneFor(zl, node, flags);
-            if (z == null) {
-                return 0;
+            if (!memoised) {
+                memoLists = zl;
+                memoKey = key;
+                memoZone = z;
             }
             int epoch = z.cacheEpoch;
             if (!Zone.isAcceptingEpoch(epoch)) {
