@@ -31,7 +31,7 @@ final class CacheRegistry {
 
     /** Each platform thread's cache; null for virtual threads, when caches are off, and once closed. */
     private final ThreadLocal<ThreadCache> threadCaches = ThreadLocal.withInitial(this::register);
-    private final Object registryLock = new Object();
+    private final ReentrantLock registryLock = new ReentrantLock();
     private final ReentrantLock reclaimLock = new ReentrantLock();
     /** Every live thread cache; copy-on-write under {@link #registryLock}. */
     private volatile ThreadCache[] caches = new ThreadCache[0];
@@ -67,7 +67,8 @@ final class CacheRegistry {
             return null; // a virtual thread's cache would outlive its short life in every ThreadLocal map
         }
         ThreadCache tc = new ThreadCache(t, ctx.table, cacheOrders, ctx.pageShift);
-        synchronized (registryLock) {
+        registryLock.lock();
+        try {
             if (detached) {
                 return null;
             }
@@ -80,13 +81,15 @@ final class CacheRegistry {
             cs[cs.length - 1] = tc;
             caches = cs; // publishes the cache to reclaimers
             reindex(cs);
+        } finally {
+            registryLock.unlock();
         }
         return tc;
     }
 
     /** Puts every cache of {@code cs} in a new index that fits them; registry lock held. */
     private void reindex(ThreadCache[] cs) {
-        assert Thread.holdsLock(registryLock);
+        assert registryLock.isHeldByCurrentThread();
         int length = cacheIndex.length;
         while (length < 2 * cs.length) {
             length *= 2;
@@ -103,7 +106,7 @@ final class CacheRegistry {
 
     /** Reclaims the caches of threads that have ended; registry lock held. @return the live ones */
     private ThreadCache[] withoutDead(ThreadCache[] cs) {
-        assert Thread.holdsLock(registryLock);
+        assert registryLock.isHeldByCurrentThread();
         List<ThreadCache> alive = new ArrayList<>(cs.length);
         List<ThreadCache> dead = new ArrayList<>();
         for (ThreadCache tc : cs) {
@@ -127,7 +130,8 @@ final class CacheRegistry {
 
     /** Reclaims the caches of threads that have ended and forgets them. @return how many */
     int reclaimDead() {
-        synchronized (registryLock) {
+        registryLock.lock();
+        try {
             ThreadCache[] cs = caches;
             ThreadCache[] alive = withoutDead(cs);
             if (alive.length != cs.length) {
@@ -135,6 +139,8 @@ final class CacheRegistry {
                 reindex(alive);
             }
             return cs.length - alive.length;
+        } finally {
+            registryLock.unlock();
         }
     }
 
@@ -186,11 +192,14 @@ final class CacheRegistry {
      * detached {@link ThreadCache} each (the ThreadLocal itself goes with the allocator).
      */
     void detachAll() {
-        synchronized (registryLock) {
+        registryLock.lock();
+        try {
             detached = true;
             reclaim(caches, null, true);
             caches = new ThreadCache[0];
             cacheIndex = new ThreadCache[1];
+        } finally {
+            registryLock.unlock();
         }
     }
 
