@@ -26,6 +26,10 @@ import java.util.StringJoiner;
  *
  * <p>Free: {@link HandleProtocol#free} makes the slot the caller's; then the block and slot go to the thread's
  * cache, or back to the zone and the table.
+ *
+ * <p>Closed: neither fast path checks it. Once {@code close()} has returned, every thread cache is detached and
+ * every zone unplugged, so an allocation reaches the slow path's check and a free meets an unplugged zone; the
+ * facade reports both as the allocator being closed. A call racing close may still complete before it.
  */
 final class Allocation {
     private static final Zone[] NO_ZONES = new Zone[0];
@@ -34,19 +38,22 @@ final class Allocation {
 
     private final AllocatorContext ctx;
     private final HandleTable table;
-    private final NodeLifecycle lifecycle;
     private final CacheRegistry registry;
     private final Telemetry telemetry;
     private final int cacheOrders;
+    private final long maxBlockBytes;
+    private final int pageShift;
 
-    Allocation(AllocatorContext ctx, NodeLifecycle lifecycle, CacheRegistry registry, Telemetry telemetry) {
+    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry) {
         this.ctx = ctx;
         this.table = ctx.table;
-        this.lifecycle = lifecycle;
         this.registry = registry;
         this.telemetry = telemetry;
         this.cacheOrders = registry.cacheOrders;
+        this.maxBlockBytes = ctx.maxBlockBytes;
+        this.pageShift = ctx.pageShift;
     }
+
 
     /**
      * @param preferredNode a node id, or -1 for the default node
@@ -54,10 +61,9 @@ final class Allocation {
      *                      PageAllocator#NULL_HANDLE}
      */
     long allocate(long bytes, int flags, int preferredNode, boolean orThrow) {
-        ctx.checkOpen();
         int order = orderFor(bytes);
         checkFlags(flags);
-        Zonelists zl = lifecycle.topology().zonelists;
+        Zonelists zl = ctx.topology.zonelists;
         int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
         if (preferred >= zl.nodeCount) {
             throw unknownNode(preferred, zl.nodeCount);
@@ -173,16 +179,15 @@ final class Allocation {
     }
 
     void free(long handle) {
-        ctx.checkOpen();
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
         HandleProtocol.free(c, base, handle);
         // The slot is ours now: no mover can freeze a FREE entry, so the location and size are stable.
         long loc = HandleTable.lpLocation(c, base);
-        Zone z = lifecycle.topology().zones[HandleLayout.zoneOfLocation(loc)];
+        Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
         ThreadCache tc = cacheOrders > 0 ? registry.cache() : null;
-        if (tc == null || !tc.free(z, ctx.blockOrder(HandleTable.lpSize(c, base)), slot)) {
+        if (tc == null || !tc.free(z, blockOrder(HandleTable.lpSize(c, base)), slot)) {
             z.free((int) HandleLayout.pageOfLocation(loc));
             table.releaseSlot(slot);
         }
@@ -191,10 +196,15 @@ final class Allocation {
     // ------------------------------------------------------------------------------------------------ checks
 
     private int orderFor(long bytes) {
-        if (bytes <= 0 || bytes > ctx.maxBlockBytes) {
+        if (bytes <= 0 || bytes > maxBlockBytes) {
             throw badSize(bytes);
         }
-        return ctx.blockOrder(bytes);
+        return blockOrder(bytes);
+    }
+
+    /** @return the order of the smallest block that holds {@code bytes} (1 .. maxBlockBytes, not checked) */
+    private int blockOrder(long bytes) {
+        return 64 - Long.numberOfLeadingZeros((bytes - 1) >>> pageShift);
     }
 
     // Exceptions are built out of line, so the hot paths stay small enough for the JIT to inline them.

@@ -24,6 +24,11 @@ final class AllocatorContext {
     final Ticker ticker = new Ticker();
     final HandleTable table;
 
+    /**
+     * The nodes, zones and zonelists as of now: written only by {@link NodeLifecycle} (its publication store),
+     * read by every part through the context it holds.
+     */
+    volatile Topology topology = Topology.EMPTY;
     private volatile boolean closed;
     private final CountDownLatch closing = new CountDownLatch(1);
 
@@ -35,11 +40,6 @@ final class AllocatorContext {
         this.maxBlockBytes = (long) pageSize << maxOrder;
         this.backingKind = backingKind;
         this.table = new HandleTable();
-    }
-
-    /** @return the order of the smallest block that holds {@code bytes} (1 .. maxBlockBytes, not checked) */
-    int blockOrder(long bytes) {
-        return 64 - Long.numberOfLeadingZeros((bytes - 1) >>> pageShift);
     }
 
     boolean isClosed() {

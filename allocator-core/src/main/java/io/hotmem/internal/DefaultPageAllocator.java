@@ -67,12 +67,11 @@ public final class DefaultPageAllocator implements PageAllocator {
         this.telemetry = new Telemetry(name);
         this.listeners = new Listeners(name);
         MemoryTable memory = new MemoryTable();
-        NodeLifecycle[] lc = new NodeLifecycle[1];
-        this.registry = new CacheRegistry(ctx, cacheMaxOrder + 1, () -> lc[0].topology().zones);
+        AllocatorContext c = ctx;
+        this.registry = new CacheRegistry(ctx, cacheMaxOrder + 1, () -> c.topology.zones);
+        this.allocation = new Allocation(ctx, registry, telemetry);
         this.lifecycle = new NodeLifecycle(ctx, telemetry, listeners, registry, memory);
-        lc[0] = lifecycle;
         this.access = new Access(ctx, memory);
-        this.allocation = new Allocation(ctx, lifecycle, registry, telemetry);
         this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access);
         Housekeeper agentStarted = null;
         try {

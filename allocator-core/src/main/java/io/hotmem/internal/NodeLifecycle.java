@@ -5,7 +5,6 @@ import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.RelocationReport;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.jfr.RelocationEvent;
 import io.hotmem.internal.prim.Backing;
 
 import java.lang.foreign.MemorySegment;
@@ -27,7 +26,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * whose name ends in {@code UnderControl} needs the lock held (asserted).
  *
  * <p><b>Publication.</b> The {@link Topology} (nodes, zones, zonelists) is replaced under the control lock and
- * published by the volatile store in {@link #publish}; a new node, its zones, their memory and the zonelists that
+ * published by the volatile store in {@link #publish} (into {@link AllocatorContext#topology}, where the
+ * allocation paths read it with the rest of the context); a new node, its zones, their memory and the zonelists that
  * include it are complete before that store, so a reader that counts the node can use it.
  *
  * <p><b>Node state.</b> A node's state and its zones' openness are written with all of the node's zone locks
@@ -42,7 +42,6 @@ final class NodeLifecycle {
     private final MemoryTable memory;
     /** Serialises node transitions, relocations and close. Taken before any other lock. */
     private final ReentrantLock control = new ReentrantLock();
-    private volatile Topology topology = Topology.EMPTY;
 
     NodeLifecycle(AllocatorContext ctx, Telemetry telemetry, Listeners listeners, CacheRegistry registry,
                   MemoryTable memory) {
@@ -55,7 +54,7 @@ final class NodeLifecycle {
 
     /** @return the nodes, zones and zonelists as of now */
     Topology topology() {
-        return topology;
+        return ctx.topology;
     }
 
     // ------------------------------------------------------------------------------------------------ control
@@ -89,7 +88,7 @@ final class NodeLifecycle {
     /** @return node {@code id} (control lock held) */
     Node nodeUnderControl(int id) {
         assert control.isHeldByCurrentThread();
-        Node[] ns = topology.nodes;
+        Node[] ns = ctx.topology.nodes;
         if (id < 0 || id >= ns.length) {
             throw new IllegalArgumentException("unknown node " + id + " (nodes 0.." + (ns.length - 1) + ")");
         }
@@ -98,7 +97,7 @@ final class NodeLifecycle {
 
     private void publish(Topology t) {
         assert control.isHeldByCurrentThread();
-        topology = t; // publishes nodes, zones and zonelists, complete
+        ctx.topology = t; // publishes nodes, zones and zonelists, complete
     }
 
     // ------------------------------------------------------------------------------------------------ transitions
@@ -166,7 +165,7 @@ final class NodeLifecycle {
         Objects.requireNonNull(spec, "spec");
         lock("addNode");
         try {
-            Topology t = topology;
+            Topology t = ctx.topology;
             int id = t.nodes.length;
             checkSpec(id, spec, t.zones.length);
             int zoneId = t.zones.length;
@@ -223,20 +222,8 @@ final class NodeLifecycle {
      * listener) restores the previous state and tells the listeners {@code onCancelOffline}.
      */
     RelocationReport offline(int node, Duration timeout, Relocations relocations) {
-        long start = System.nanoTime();
-        long deadline = Relocations.deadline(start, timeout);
-        RelocationEvent event = Telemetry.relocationStarted();
-        Error[] listenerError = new Error[1];
-        RelocationReport r;
-        lock("offline node " + node);
-        try {
-            r = offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError);
-        } finally {
-            control.unlock();
-        }
-        telemetry.relocated(event, r);
-        Listeners.rethrow(listenerError[0]);
-        return r;
+        return relocations.reported("offline node " + node, timeout, (start, deadline, listenerError) ->
+                offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError));
     }
 
     private RelocationReport offlineUnderControl(Node n, long start, long deadline, Relocations relocations,
@@ -320,7 +307,7 @@ final class NodeLifecycle {
                 beforeTeardown.run();
             } finally {
                 try {
-                    Node[] nodes = topology.nodes;
+                    Node[] nodes = ctx.topology.nodes;
                     for (Node n : nodes) {
                         if (n.state == NodeState.ENABLED) {
                             setStateUnderControl(n, NodeState.DISABLED);
@@ -363,7 +350,7 @@ final class NodeLifecycle {
             unlockZones(n);
         }
         telemetry.nodeState(n.id, NodeState.UNPLUGGED, NodeState.DISABLED, " (" + n.spec.bytes() + " bytes)");
-        publish(topology.rebuilt());
+        publish(ctx.topology.rebuilt());
     }
 
     /**
@@ -386,7 +373,7 @@ final class NodeLifecycle {
             registry.reclaimClosed(n.zones);
         }
         telemetry.nodeState(n.id, from, state, "");
-        publish(topology.rebuilt());
+        publish(ctx.topology.rebuilt());
     }
 
     /**
@@ -421,7 +408,7 @@ final class NodeLifecycle {
         n.backing = null;
         b.close();
         telemetry.nodeState(n.id, from, NodeState.UNPLUGGED, "");
-        publish(topology.rebuilt());
+        publish(ctx.topology.rebuilt());
     }
 
     /** Takes every zone lock of {@code n} in zone id order. */

@@ -45,14 +45,37 @@ final class Relocations {
         this.relocator = new Relocator(ctx);
     }
 
-    RelocationReport remap(int zoneId, Duration timeout) {
+    /** The body of a reported relocation, run under the control lock. */
+    interface Body {
+        /**
+         * @param listenerError where a listener's Error goes, to be rethrown once the operation is reported
+         */
+        RelocationReport run(long startNanos, long deadlineNanos, Error[] listenerError);
+    }
+
+    /**
+     * The frame of every relocation operation (remap, drain, offline): its deadline from now, the control lock
+     * for {@code what}, then once it is released the JFR event and log line, and the first Error a listener threw.
+     */
+    RelocationReport reported(String what, Duration timeout, Body body) {
         long start = System.nanoTime();
         long deadline = deadline(start, timeout);
         RelocationEvent event = Telemetry.relocationStarted();
         Error[] listenerError = new Error[1];
         RelocationReport r;
-        lifecycle.lock("remap zone " + zoneId);
+        lifecycle.lock(what);
         try {
+            r = body.run(start, deadline, listenerError);
+        } finally {
+            lifecycle.unlock();
+        }
+        telemetry.relocated(event, r);
+        Listeners.rethrow(listenerError[0]);
+        return r;
+    }
+
+    RelocationReport remap(int zoneId, Duration timeout) {
+        return reported("remap zone " + zoneId, timeout, (start, deadline, listenerError) -> {
             Topology t = lifecycle.topology();
             if (zoneId < 0 || zoneId >= t.zones.length) {
                 throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (t.zones.length - 1)
@@ -67,16 +90,12 @@ final class Relocations {
                     .filter(other -> other != z).toArray(Zone[]::new);
             setDraining(z, true);
             try {
-                r = relocateUnderControl("remap zone " + zoneId, List.of(z), targets, start, deadline, listenerError);
+                return relocateUnderControl("remap zone " + zoneId, List.of(z), targets, start, deadline,
+                        listenerError);
             } finally {
                 setDraining(z, false);
             }
-        } finally {
-            lifecycle.unlock();
-        }
-        telemetry.relocated(event, r);
-        Listeners.rethrow(listenerError[0]);
-        return r;
+        });
     }
 
     /** Closes (or reopens) a zone to new blocks while a remap empties it; closing reclaims it from the caches. */
@@ -96,13 +115,7 @@ final class Relocations {
      * @param targetNode the node to move to first, or {@link #NO_TARGET}
      */
     RelocationReport drain(int node, int targetNode, Duration timeout) {
-        long start = System.nanoTime();
-        long deadline = deadline(start, timeout);
-        RelocationEvent event = Telemetry.relocationStarted();
-        Error[] listenerError = new Error[1];
-        RelocationReport r;
-        lifecycle.lock("drain node " + node);
-        try {
+        return reported("drain node " + node, timeout, (start, deadline, listenerError) -> {
             Node n = lifecycle.nodeUnderControl(node);
             if (targetNode != NO_TARGET) {
                 lifecycle.nodeUnderControl(targetNode);
@@ -116,13 +129,8 @@ final class Relocations {
                         + (n.state == NodeState.ENABLED ? " (disable it first)" : ""));
             }
             String op = "drain node " + node + (targetNode != NO_TARGET ? " to node " + targetNode : "");
-            r = drainUnderControl(op, n, targetNode, start, deadline, listenerError);
-        } finally {
-            lifecycle.unlock();
-        }
-        telemetry.relocated(event, r);
-        Listeners.rethrow(listenerError[0]);
-        return r;
+            return drainUnderControl(op, n, targetNode, start, deadline, listenerError);
+        });
     }
 
     /**
