@@ -14,6 +14,7 @@ import java.util.SplittableRandom;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -141,6 +142,7 @@ class CacheRegistryTest {
     @Test
     void reclaimsRacingAnOwnerNeverShareABlock() throws Exception {
         AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong done = new AtomicLong();
         CompletableFuture<Long> owner = CompletableFuture.supplyAsync(() -> {
             ThreadCache tc = registry.cache();
             SplittableRandom rnd = new SplittableRandom(42);
@@ -172,7 +174,7 @@ class CacheRegistryTest {
                     free(tc, h, orders[i]);
                     live[i] = 0;
                 }
-                ops++;
+                done.lazySet(++ops);
             }
             for (int i = 0; i < live.length; i++) {
                 if (live[i] != 0) {
@@ -181,9 +183,16 @@ class CacheRegistryTest {
             }
             return ops;
         }, r -> new Thread(r, "cache-owner").start());
+        // At least 2,000 reclaims overlapping at least 100,000 owner operations (or 20 s, whichever comes first).
         long reclaimed = 0;
-        for (int i = 0; i < 2_000 && !owner.isDone(); i++) {
-            reclaimed += registry.reclaimAll();
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(20);
+        for (int i = 0; (i < 2_000 || done.get() < 100_000) && !owner.isDone() && System.nanoTime() < deadline; ) {
+            if (done.get() > 0) {
+                reclaimed += registry.reclaimAll();
+                i++;
+            } else {
+                Thread.onSpinWait();
+            }
         }
         stop.set(true);
         long ops = owner.get(30, TimeUnit.SECONDS);
