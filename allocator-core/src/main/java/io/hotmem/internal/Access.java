@@ -189,14 +189,17 @@ final class Access {
     // ------------------------------------------------------------------------------------------------ helpers
 
     /**
-     * The pinned-access helper: pins the entry, checks that the allocator is open and that
+     * The pinned-access helper: checks that the allocator is open, pins the entry, checks that
      * {@code [offset, offset + length)} is inside the allocation, and returns its location (stable until the
-     * caller's {@link HandleProtocol#unpin}). On any failure the pin is dropped before the exception leaves.
+     * caller's {@link HandleProtocol#unpin}). On any failure the pin is dropped before the exception leaves. The
+     * open check comes before the pin's CAS, whose fence would otherwise hold its loads back: a close that comes
+     * between them leaves the access to meet an empty or closed segment, which {@link AllocatorContext#closedOr}
+     * reports as closed.
      */
     private long pinForRange(long[] c, int base, long handle, long offset, long length) {
+        ctx.checkOpen();
         HandleProtocol.pin(c, base, handle);
         try {
-            ctx.checkOpen();
             checkRange(handle, offset, length, HandleTable.lpSize(c, base));
             return HandleTable.lpLocation(c, base);
         } catch (RuntimeException | Error e) {

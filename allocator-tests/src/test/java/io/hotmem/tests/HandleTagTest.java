@@ -104,4 +104,43 @@ class HandleTagTest {
             }
         }
     }
+
+    /**
+     * At most 4,095 allocators are open at once: one more is refused with a clear IllegalStateException (and
+     * nothing of it stays open), and closing any one makes room again. Builds about 4,000 tiny allocators
+     * (about 25 KiB of heap and 0.2 ms each).
+     */
+    @Test
+    void theLimitOfOpenAllocatorsIsEnforcedAndClosingMakesRoom() {
+        java.util.List<PageAllocator> open = new java.util.ArrayList<>();
+        try {
+            IllegalStateException refused = null;
+            while (refused == null) {
+                try {
+                    open.add(tiny("tag-limit"));
+                } catch (IllegalStateException e) {
+                    refused = e;
+                }
+                if (open.size() > 4095) {
+                    throw new AssertionError("more than 4095 allocators open at once: " + open.size());
+                }
+            }
+            String message = refused.getMessage();
+            org.junit.jupiter.api.Assertions.assertTrue(message.contains("4095 allocators are open"), message);
+            PageAllocator last = open.get(open.size() - 1);
+            long h = last.allocate(4096, AllocFlags.NONE);
+            last.setLong(h, 0, 42);
+            assertEquals(42, last.getLong(h, 0), "the open allocators keep working at the limit");
+            open.remove(open.size() / 2).close();
+            PageAllocator again = tiny("tag-limit-again");
+            open.add(again);
+            long h2 = again.allocate(4096, AllocFlags.NONE);
+            assertThrows(StaleHandleException.class, () -> last.getLong(h2, 0),
+                    "the new allocator's handle is not accepted by another open one");
+        } finally {
+            for (PageAllocator p : open) {
+                p.close();
+            }
+        }
+    }
 }
