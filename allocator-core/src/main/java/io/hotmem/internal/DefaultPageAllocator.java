@@ -288,26 +288,31 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     @Override
     public void plug(int node) {
+        ctx.checkOpen();
         lifecycle.plug(node);
     }
 
     @Override
     public void enable(int node) {
+        ctx.checkOpen();
         lifecycle.enable(node);
     }
 
     @Override
     public void disable(int node) {
+        ctx.checkOpen();
         lifecycle.disable(node);
     }
 
     @Override
     public void unplug(int node) {
+        ctx.checkOpen();
         lifecycle.unplug(node);
     }
 
     @Override
     public int addNode(NodeSpec spec) {
+        ctx.checkOpen();
         return lifecycle.addNode(spec);
     }
 
@@ -341,16 +346,19 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     @Override
     public RelocationReport remap(int zoneId, Duration timeout) {
+        ctx.checkOpen();
         return relocations.remap(zoneId, timeout);
     }
 
     @Override
     public RelocationReport drain(int node, Duration timeout) {
+        ctx.checkOpen();
         return relocations.drain(node, Relocations.NO_TARGET, timeout);
     }
 
     @Override
     public RelocationReport drain(int node, int targetNode, Duration timeout) {
+        ctx.checkOpen();
         if (targetNode < 0) {
             throw new IllegalArgumentException("drain node " + node + ": unknown target node " + targetNode);
         }
@@ -359,6 +367,7 @@ public final class DefaultPageAllocator implements PageAllocator {
 
     @Override
     public RelocationReport offline(int node, Duration timeout) {
+        ctx.checkOpen();
         return lifecycle.offline(node, timeout, relocations);
     }
 

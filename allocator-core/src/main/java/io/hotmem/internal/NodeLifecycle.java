@@ -346,6 +346,14 @@ final class NodeLifecycle {
             }
             n.backing = b;
             n.state = NodeState.DISABLED;
+        } catch (RuntimeException | Error e) {
+            // A page map that does not fit the heap, typically: the node stays UNPLUGGED and its memory goes back.
+            for (Zone z : n.zones) {
+                z.unplugLocked();
+                memory.set(z.id, MemoryTable.NO_MEMORY);
+            }
+            b.close();
+            throw e;
         } finally {
             unlockZones(n);
         }

@@ -132,10 +132,15 @@ final class Zone extends ZonePadAfter {
     void plugLocked(MemorySegment zoneMemory, Backing backing) {
         assert lock.isHeldByCurrentThread();
         assert zoneMemory.byteSize() == (long) pages << pageShift;
-        info = new byte[pages];
-        next = new int[pages];
-        prev = new int[pages];
-        owner = new int[pages];
+        // Every array first: an OutOfMemoryError leaves the zone as it was (unplugged).
+        byte[] newInfo = new byte[pages];
+        int[] newNext = new int[pages];
+        int[] newPrev = new int[pages];
+        int[] newOwner = new int[pages];
+        info = newInfo;
+        next = newNext;
+        prev = newPrev;
+        owner = newOwner;
         this.backing = backing;
         Arrays.fill(heads, NIL);
         Arrays.fill(freeBlocks, 0);

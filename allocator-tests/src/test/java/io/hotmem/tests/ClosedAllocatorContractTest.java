@@ -141,4 +141,29 @@ class ClosedAllocatorContractTest {
         assertTrue(after.contains("shut"), () -> "toString() after close: " + after + " (before: " + before + ")");
         a.close(); // a second close does nothing
     }
+
+    /** After close, even bad arguments get IllegalStateException: the allocator is closed comes first. */
+    @Test
+    void badArgumentsToAClosedAllocatorStillGetIllegalState() {
+        PageAllocator a = PageAllocator.builder().name("closed-args").backgroundThread(false)
+                .node(NodeSpec.fixed(4L << 20)).node(NodeSpec.hotRemovable(4L << 20)).build();
+        a.close();
+        Map<String, Executable> calls = new LinkedHashMap<>();
+        calls.put("remap(0, null)", () -> a.remap(0, null));
+        calls.put("remap(0, -1 s)", () -> a.remap(0, Duration.ofSeconds(-1)));
+        calls.put("drain(1, null)", () -> a.drain(1, null));
+        calls.put("drain(1, -1, 1 s)", () -> a.drain(1, -1, Duration.ofSeconds(1)));
+        calls.put("offline(1, null)", () -> a.offline(1, null));
+        calls.put("addNode(null)", () -> a.addNode(null));
+        calls.put("plug(-1)", () -> a.plug(-1));
+        calls.put("enable(99)", () -> a.enable(99));
+        calls.put("allocate(-1, 0, 0)", () -> a.allocate(-1, 0, 0));
+        calls.put("allocate(1, -1)", () -> a.allocate(1, -1));
+        calls.put("free(0)", () -> a.free(0));
+        for (Map.Entry<String, Executable> c : calls.entrySet()) {
+            IllegalStateException e = org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class,
+                    c.getValue(), c.getKey());
+            assertTrue(e.getMessage().contains("closed"), c.getKey() + ": " + e.getMessage());
+        }
+    }
 }
