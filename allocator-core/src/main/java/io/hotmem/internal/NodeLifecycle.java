@@ -9,6 +9,7 @@ import io.hotmem.internal.prim.Backing;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
@@ -42,6 +43,8 @@ final class NodeLifecycle {
     private final MemoryTable memory;
     /** Serialises node transitions, relocations and close. Taken before any other lock. */
     private final ReentrantLock control = new ReentrantLock();
+    /** Memory of unplugged nodes that could not be unmapped yet (see {@link #unplugUnderControl}); control lock. */
+    private final List<Backing> stillMapped = new ArrayList<>();
 
     NodeLifecycle(AllocatorContext ctx, Telemetry telemetry, Listeners listeners, CacheRegistry registry,
                   MemoryTable memory) {
@@ -414,9 +417,32 @@ final class NodeLifecycle {
         }
         Backing b = n.backing;
         n.backing = null;
-        b.close();
+        try {
+            b.close();
+        } catch (IllegalStateException e) {
+            // A segment of this memory is held by an operation in flight (an I/O call on a Pin's segment keeps
+            // its arena acquired): the memory cannot be unmapped now. The node is unplugged all the same; the
+            // mapping is retried at every later unplug and at close.
+            Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": node " + n.id + "'s memory is still in "
+                    + "use by an operation on one of its segments; it is returned to the OS once that ends", e);
+            stillMapped.add(b);
+        }
+        releaseStillMapped();
         telemetry.nodeState(n.id, from, NodeState.UNPLUGGED, "");
         publish(ctx.topology.rebuilt());
+    }
+
+    /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
+    private void releaseStillMapped() {
+        assert control.isHeldByCurrentThread();
+        stillMapped.removeIf(b -> {
+            try {
+                b.close();
+                return true;
+            } catch (IllegalStateException e) {
+                return false;
+            }
+        });
     }
 
     /** Takes every zone lock of {@code n} in zone id order. */

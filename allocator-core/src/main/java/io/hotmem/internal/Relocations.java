@@ -66,6 +66,11 @@ final class Relocations {
         lifecycle.lock(what);
         try {
             r = body.run(start, deadline, listenerError);
+        } catch (RuntimeException | Error e) {
+            if (listenerError[0] != null && listenerError[0] != e) {
+                e.addSuppressed(listenerError[0]); // a listener's Error is never lost
+            }
+            throw e;
         } finally {
             lifecycle.unlock();
         }
