@@ -175,7 +175,8 @@ public final class DefaultPageAllocator implements PageAllocator {
     public int nodeOf(long handle) {
         ctx.checkOpen();
         try {
-            return lifecycle.topology().zones[access.zoneOf(handle)].node.id;
+            int zone = access.zoneOf(handle); // first: its acquire makes the topology read after it new enough
+            return lifecycle.topology().zones[zone].node.id;
         } catch (RuntimeException e) {
             throw ctx.closedOr(e);
         }

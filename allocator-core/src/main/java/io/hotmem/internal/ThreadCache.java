@@ -81,6 +81,8 @@ final class ThreadCache {
     /** Non-zero while a reclaimer works on this cache, and for ever once it is detached. */
     @SuppressWarnings("unused")
     private volatile int reclaiming;
+    /** Set for good by a detaching reclaim; read and written under the registry's reclaim lock only. */
+    private boolean detached;
 
     // Every reference below is dropped by detach(): the owner can no longer reach them (it bails), and a
     // reclaimer never looks at a detached cache again (the registry forgot it).
@@ -341,8 +343,8 @@ final class ThreadCache {
                 }
             }
         } finally {
-            if (!detach) {
-                for (ThreadCache c : caches) {
+            for (ThreadCache c : caches) {
+                if (!c.detached) { // a late reclaim of an old array must not switch a detached cache back on
                     RECLAIMING.setRelease(c, 0);
                 }
             }
@@ -391,6 +393,7 @@ final class ThreadCache {
 
     /** Detach, after the last reclaim: nothing of the allocator stays reachable from the owner's ThreadLocal map. */
     private void dropReferences() {
+        detached = true;
         table = null;
         stacks = new int[0];
         pages = null;
