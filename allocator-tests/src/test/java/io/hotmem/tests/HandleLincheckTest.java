@@ -29,6 +29,13 @@ import java.time.Duration;
 @Param(name = "zone", gen = IntGen.class, conf = "0:1")
 public class HandleLincheckTest {
     private static final Cleaner CLEANER = Cleaner.create();
+    private static final java.util.ArrayDeque<PageAllocator> RECENT = new java.util.ArrayDeque<>();
+    private static final java.util.concurrent.ExecutorService CLOSER =
+            java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+                Thread t = new Thread(r, "lincheck-allocator-closer");
+                t.setDaemon(true);
+                return t;
+            });
     /** Scenarios per strategy; raise with {@code -Dhotmem.lincheck.iterations} for a deeper search. */
     private static final int ITERATIONS = Integer.getInteger("hotmem.lincheck.iterations", 10);
 
@@ -54,6 +61,15 @@ public class HandleLincheckTest {
         h0 = a.allocate(16, AllocFlags.HOTREMOVABLE | AllocFlags.ZERO, 0);
         h1 = a.allocate(16, AllocFlags.HOTREMOVABLE | AllocFlags.ZERO, 0);
         CLEANER.register(this, allocator::close);
+        // Lincheck builds an instance per invocation and drops it: at most 4,095 allocators may be open at once,
+        // and the Cleaner runs only after a GC, so the allocator built 64 instances ago is closed now (on a thread
+        // of its own, outside the scenario), long after its invocation ended.
+        synchronized (RECENT) {
+            RECENT.add(allocator);
+            if (RECENT.size() > 64) {
+                CLOSER.execute(RECENT.poll()::close);
+            }
+        }
     }
 
     @Operation
