@@ -25,8 +25,6 @@ final class Zonelists {
     private static final int NORMAL_THISNODE = 3;
     private static final int KINDS = 4;
 
-    static final Zonelists EMPTY = new Zonelists(new Zone[0][], -1, 0);
-
     private final Zone[][] lists;
     /** The lowest-numbered ENABLED node, or -1. */
     final int defaultNode;
