@@ -7,6 +7,8 @@ import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Objects;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
 
 /**
  * An off-heap page allocator over memory nodes that can be plugged, enabled, disabled and unplugged at run time.
@@ -235,6 +237,50 @@ public interface PageAllocator extends AutoCloseable {
     void copyTo(long handle, long offset, MemorySegment dst, long dstOffset, long bytes);
 
     /**
+     * A scoped read: reads several values of one allocation with one translation and one validation, like
+     * {@link java.util.concurrent.locks.StampedLock#tryOptimisticRead()}. {@code reader} gets a read-only segment
+     * of the allocation ({@code sizeOf(handle)} bytes) and returns what it computed from it.
+     *
+     * <p><b>Contract.</b> The first calls are optimistic: no lock and no write to shared memory, while the allocation
+     * may be moving. In such a call the segment may show a stale or inconsistent view (bytes of an old copy, zeros,
+     * or another allocation's bytes if the handle was freed meanwhile); its result is thrown away unless nothing
+     * changed during the call, and then {@code reader} is called again. So {@code reader} must
+     * <ul>
+     *   <li>have no side effects (it may run several times, and on a view that is not the allocation's);</li>
+     *   <li>not keep the segment, or anything that reads it, past its return;</li>
+     *   <li>bound its own work on any view (a length read from the segment may be garbage in a failed attempt).</li>
+     * </ul>
+     * A {@link RuntimeException} thrown by {@code reader} in an attempt whose view turns out stale is a retry too;
+     * one thrown on a consistent view propagates. After a few failed attempts the allocation is pinned and
+     * {@code reader} runs once on a stable view. Errors propagate at once.
+     *
+     * <pre>{@code
+     * // a record of two longs and an int: one validation for the three reads
+     * long total = allocator.readAsLong(h, s -> s.get(JAVA_LONG_UNALIGNED, 0)
+     *         + s.get(JAVA_LONG_UNALIGNED, 8) + s.get(JAVA_INT_UNALIGNED, 16));
+     * Point p = allocator.read(h, s -> new Point(s.get(JAVA_INT_UNALIGNED, 0), s.get(JAVA_INT_UNALIGNED, 4)));
+     * }</pre>
+     *
+     * @param handle a live handle
+     * @param reader reads the allocation's segment; no side effects
+     * @param <R>    the result type
+     * @return what {@code reader} returned on a consistent view
+     * @throws StaleHandleException if the handle is not live (when the read starts)
+     * @throws IndexOutOfBoundsException if {@code reader} reads outside the allocation (on a consistent view)
+     */
+    <R> R read(long handle, Function<? super MemorySegment, ? extends R> reader);
+
+    /**
+     * {@link #read(long, Function)} for a reader that computes a long: the same contract, no boxing.
+     *
+     * @param handle a live handle
+     * @param reader reads the allocation's segment; no side effects
+     * @return what {@code reader} returned on a consistent view
+     * @throws StaleHandleException if the handle is not live (when the read starts)
+     */
+    long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader);
+
+    /**
      * Pins the allocation: it neither moves nor can be freed until the pin is closed.
      *
      * @param handle a live handle
@@ -294,6 +340,8 @@ public interface PageAllocator extends AutoCloseable {
      *
      * @param spec the node; its size must be a multiple of the page size
      * @return the new node's id
+     * @throws IllegalStateException if the node does not fit in what is left of the address space
+     *         ({@link Builder#addressSpace}); nothing changes
      */
     int addNode(NodeSpec spec);
 
@@ -463,6 +511,7 @@ public interface PageAllocator extends AutoCloseable {
         private int pageSize = 4096;
         private int maxOrder = 10;
         private MemoryBacking backing = MemoryBacking.AUTO;
+        private long addressSpace;
         private boolean jmx;
         private int threadCacheMaxOrder = DEFAULT_CACHE_ORDER;
         private Duration purgeAfter = Duration.ofSeconds(10);
@@ -524,6 +573,26 @@ public interface PageAllocator extends AutoCloseable {
          */
         public Builder backing(MemoryBacking backing) {
             this.backing = Objects.requireNonNull(backing, "backing");
+            return this;
+        }
+
+        /**
+         * Sets the address space reserved for nodes when the allocator is built: every node's memory lives at a
+         * fixed offset in one range, so that reaching a block is one add (no lookup per node), and a node added
+         * later with {@link PageAllocator#addNode} must fit in what is left. With MMAP backing the range is
+         * reserved with {@code MAP_NORESERVE} and costs address space only until its pages are touched; with ARENA
+         * backing the whole range is allocated (and resident) at once. Default: with MMAP, the nodes given to the
+         * builder plus four times as much again (at least 1 GiB); with ARENA, exactly the nodes given.
+         *
+         * @param bytes a multiple of the page size, at least the bytes of the nodes given (checked by
+         *              {@link #build()})
+         * @return this
+         */
+        public Builder addressSpace(long bytes) {
+            if (bytes <= 0) {
+                throw new IllegalArgumentException("addressSpace " + bytes + " must be positive");
+            }
+            this.addressSpace = bytes;
             return this;
         }
 
@@ -600,17 +669,22 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
-         * Builds the allocator: maps the memory of every node that does not start unplugged.
+         * Builds the allocator: reserves its address space and plugs every node that does not start unplugged.
          *
          * @return the allocator, with every node in its initial state
-         * @throws IllegalArgumentException if a node's sizes are not multiples of the page size
+         * @throws IllegalArgumentException if a node's sizes are not multiples of the page size, or the address
+         *         space is not a multiple of the page size or is less than the nodes' bytes
          * @throws IllegalStateException if a node's memory cannot be had, or JMX is asked for and an MBean of the
          *         same name is registered already
          */
         public PageAllocator build() {
             int cacheOrder = threadCacheMaxOrder != DEFAULT_CACHE_ORDER ? threadCacheMaxOrder
                     : 16 - Integer.numberOfTrailingZeros(pageSize);
-            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, List.copyOf(nodes), jmx,
+            if (addressSpace % pageSize != 0) {
+                throw new IllegalArgumentException("addressSpace " + addressSpace + " must be a multiple of the page "
+                        + "size " + pageSize);
+            }
+            return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
                     Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread);
         }
     }

@@ -5,19 +5,26 @@ import io.hotmem.Pin;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Objects;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
 /**
- * Reads and writes through handles: typed accessors, copies, pins and segments, and the facts of an allocation
- * (size, zone, flags). Never locks. Small reads are optimistic with a pinned fallback; everything else goes
- * through one pinned-access helper, {@link #pinForRange}: pin (see {@link HandleProtocol}), check open and the
- * range, read the stable location; the caller works, then unpins.
+ * Reads and writes through handles: typed accessors, scoped reads, copies, pins and segments, and the facts of an
+ * allocation (size, zone, flags). Never locks. Small reads and scoped reads are optimistic with a pinned fallback;
+ * everything else goes through one pinned-access helper, {@link #pinForRange}: pin (see {@link HandleProtocol}),
+ * check open and the range, read the stable location; the caller works, then unpins.
  *
- * <p>A memory access that fails under a pin can fail only because the allocator was closed meanwhile (its arenas
- * are closed); {@link AllocatorContext#closedOr} reports that, not the segment's own exception.
+ * <p><b>One segment.</b> Every access goes through {@link AllocatorContext#memory}, the allocator's whole address
+ * range, at the byte offset the location word gives: one mask and one shift, no per-zone lookup. An optimistic
+ * reader that read a location which then moved on, and whose node was unplugged meanwhile, reads zeros there
+ * (unplug gives the pages back, the range stays mapped): its validation fails and it retries; it never faults.
+ *
+ * <p>A memory access that fails under a pin can fail only because the allocator was closed meanwhile (its range
+ * is closed); {@link AllocatorContext#closedOr} reports that, not the segment's own exception.
  */
 final class Access {
     /** Optimistic attempts before a read falls back to pinning. */
@@ -25,13 +32,20 @@ final class Access {
 
     private final AllocatorContext ctx;
     private final HandleTable table;
-    private final MemoryTable memory;
+    /** The allocator's whole range ({@link AllocatorContext#memory}). */
+    private final MemorySegment memory;
+    /** The same, read-only: what scoped readers see slices of. */
+    private final MemorySegment readOnly;
+    /** The segments handed to users. */
+    private final MemoryTable userSegments;
     private final int pageShift;
 
-    Access(AllocatorContext ctx, MemoryTable memory) {
+    Access(AllocatorContext ctx, MemoryTable userSegments) {
         this.ctx = ctx;
         this.table = ctx.table;
-        this.memory = memory;
+        this.memory = ctx.memory;
+        this.readOnly = ctx.memory.asReadOnly();
+        this.userSegments = userSegments;
         this.pageShift = ctx.pageShift;
     }
 
@@ -78,9 +92,10 @@ final class Access {
             }
             long value;
             try {
-                value = load(memoryOf(loc), offsetOf(loc) + offset, width);
+                value = load(memory, offsetOf(loc) + offset, width);
             } catch (IllegalStateException | IndexOutOfBoundsException e) {
-                // A location that moved on and whose node was unplugged (closed arena), or a torn location.
+                // The range is closed (the pinned path reports it), or a size and a location of two allocations
+                // (the slot was reused meanwhile: validation would fail).
                 continue;
             }
             if (HandleProtocol.validate(c, base, s)) {
@@ -89,7 +104,7 @@ final class Access {
         }
         long loc = pinForRange(c, base, handle, offset, width);
         try {
-            return load(memoryOf(loc), offsetOf(loc) + offset, width);
+            return load(memory, offsetOf(loc) + offset, width);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             throw ctx.closedOr(e);
         } finally {
@@ -102,7 +117,7 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, offset, width);
         try {
-            store(memoryOf(loc), offsetOf(loc) + offset, width, value);
+            store(memory, offsetOf(loc) + offset, width, value);
         } catch (IllegalStateException | IndexOutOfBoundsException e) {
             throw ctx.closedOr(e);
         } finally {
@@ -134,7 +149,7 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, offset, bytes);
         try {
-            MemorySegment.copy(src, srcOffset, memoryOf(loc), offsetOf(loc) + offset, bytes);
+            MemorySegment.copy(src, srcOffset, memory, offsetOf(loc) + offset, bytes);
         } catch (IllegalStateException e) {
             throw ctx.closedOr(e); // src's own bounds and scope errors stay as they are
         } finally {
@@ -148,7 +163,7 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, offset, bytes);
         try {
-            MemorySegment.copy(memoryOf(loc), offsetOf(loc) + offset, dst, dstOffset, bytes);
+            MemorySegment.copy(memory, offsetOf(loc) + offset, dst, dstOffset, bytes);
         } catch (IllegalStateException e) {
             throw ctx.closedOr(e);
         } finally {
@@ -161,19 +176,27 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, 0, 0);
         try {
-            MemorySegment zoneMemory = memoryOf(loc);
-            long at = offsetOf(loc);
-            long size = HandleTable.lpSize(c, base);
-            if (zoneMemory.byteSize() < at + size) {
-                // Only close() unplugs a zone under a pin: the Pin would hold an empty segment.
-                throw ctx.closedOr(new IllegalStateException("the memory of handle 0x" + Long.toHexString(handle)
-                        + " is gone"));
-            }
-            return new PinImpl(handle, c, base, zoneMemory, at, size);
+            return new PinImpl(handle, c, base, memory, offsetOf(loc), HandleTable.lpSize(c, base), this, loc);
         } catch (RuntimeException | Error e) {
             HandleProtocol.unpin(c, base);
             throw e;
         }
+    }
+
+    /**
+     * The user segment of {@code size} bytes at location {@code loc}: a slice of its zone's user view, so it
+     * throws once the node is unplugged. The caller holds the location stable (a pin, or a non-movable block).
+     */
+    MemorySegment userSegment(long handle, long loc, long size) {
+        Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
+        MemorySegment zoneView = userSegments.of(z.id);
+        long at = z.byteOffset(z.pageOf(loc));
+        if (zoneView.byteSize() < at + size) {
+            // Only close() unplugs a zone with a live block: the segment would be empty.
+            throw ctx.closedOr(new IllegalStateException("the memory of handle 0x" + Long.toHexString(handle)
+                    + " is gone"));
+        }
+        return zoneView.asSlice(at, size);
     }
 
     MemorySegment segment(long handle) {
@@ -183,7 +206,72 @@ final class Access {
         }
         // A non-movable allocation never moves, so its location is fixed for its life.
         long loc = readWord(handle, HandleLayout.LOCATION);
-        return memoryOf(loc).asSlice(offsetOf(loc), readWord(handle, HandleLayout.SIZE));
+        return userSegment(handle, loc, readWord(handle, HandleLayout.SIZE));
+    }
+
+    // ------------------------------------------------------------------------------------------------ scoped
+
+    /**
+     * A scoped read: {@code reader} sees a read-only view of the allocation, optimistically (possibly stale, as
+     * the contract in {@code PageAllocator.read} says), then under a pin.
+     */
+    <R> R read(long handle, Function<? super MemorySegment, ? extends R> reader) {
+        Objects.requireNonNull(reader, "reader");
+        long[] c = table.chunk(handle);
+        int base = HandleLayout.base(handle);
+        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+            long s = HandleProtocol.beginRead(c, base, handle);
+            long size = HandleTable.lpSize(c, base);
+            long loc = HandleTable.lpLocation(c, base);
+            R r;
+            try {
+                r = reader.apply(readOnly.asSlice(offsetOf(loc), size));
+            } catch (RuntimeException e) {
+                if (HandleProtocol.validate(c, base, s)) {
+                    throw e; // the view was consistent: the reader's own exception
+                }
+                continue; // a stale view made the reader fail: retry
+            }
+            if (HandleProtocol.validate(c, base, s)) {
+                return r;
+            }
+        }
+        long loc = pinForRange(c, base, handle, 0, 0);
+        try {
+            return reader.apply(readOnly.asSlice(offsetOf(loc), HandleTable.lpSize(c, base)));
+        } finally {
+            HandleProtocol.unpin(c, base);
+        }
+    }
+
+    /** {@link #read} for a reader that returns a long (no boxing). */
+    long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader) {
+        Objects.requireNonNull(reader, "reader");
+        long[] c = table.chunk(handle);
+        int base = HandleLayout.base(handle);
+        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+            long s = HandleProtocol.beginRead(c, base, handle);
+            long size = HandleTable.lpSize(c, base);
+            long loc = HandleTable.lpLocation(c, base);
+            long r;
+            try {
+                r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc), size));
+            } catch (RuntimeException e) {
+                if (HandleProtocol.validate(c, base, s)) {
+                    throw e;
+                }
+                continue;
+            }
+            if (HandleProtocol.validate(c, base, s)) {
+                return r;
+            }
+        }
+        long loc = pinForRange(c, base, handle, 0, 0);
+        try {
+            return reader.applyAsLong(readOnly.asSlice(offsetOf(loc), HandleTable.lpSize(c, base)));
+        } finally {
+            HandleProtocol.unpin(c, base);
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
@@ -208,12 +296,8 @@ final class Access {
         }
     }
 
-    private MemorySegment memoryOf(long loc) {
-        return memory.of(HandleLayout.zoneOfLocation(loc));
-    }
-
     private long offsetOf(long loc) {
-        return HandleLayout.pageOfLocation(loc) << pageShift;
+        return HandleLayout.byteOffsetOfLocation(loc, pageShift);
     }
 
     /** Throws {@link IndexOutOfBoundsException} unless {@code [offset, offset + length)} is inside {@code size}. */

@@ -146,7 +146,7 @@ final class Allocation {
                         throw ctx.closedOr(e);
                     }
                 }
-                return HandleProtocol.publish(table, slot, HandleLayout.location(z.id, page), bytes, flags);
+                return HandleProtocol.publish(table, slot, z.location(page), bytes, flags);
             }
         }
         table.releaseSlot(slot);
@@ -188,7 +188,7 @@ final class Allocation {
         int slot = HandleLayout.slotOf(handle);
         ThreadCache tc = cacheOrders > 0 ? registry.cache() : null;
         if (tc == null || !tc.free(z, blockOrder(HandleTable.lpSize(c, base)), slot)) {
-            z.free((int) HandleLayout.pageOfLocation(loc));
+            z.free(z.pageOf(loc));
             table.releaseSlot(slot);
         }
     }

@@ -1,13 +1,15 @@
 package io.hotmem.internal;
 
 import io.hotmem.MemoryBacking;
+import io.hotmem.internal.prim.AddressRange;
 
+import java.lang.foreign.MemorySegment;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 
 /**
- * What every part of one allocator shares: its configuration (immutable), its handle table and clock, and whether
- * it is closed. Complete before any part is built from it.
+ * What every part of one allocator shares: its configuration (immutable), its handle table and clock, its address
+ * range, and whether it is closed. Complete before any part is built from it.
  *
  * <p><b>Closing.</b> {@link #markClosed()} is the first step of {@code close()}: from then on every public call
  * fails with {@link #closedException()}, and a relocation waiting out a backoff ({@link #awaitClose}) wakes and
@@ -23,6 +25,13 @@ final class AllocatorContext {
     final MemoryBacking backingKind;
     final Ticker ticker = new Ticker();
     final HandleTable table;
+    /** Where every node's memory lives, at a fixed offset ({@link Node#offsetInRange}); unmapped by close. */
+    final AddressRange range;
+    /**
+     * The whole range as one segment: every internal access to block memory goes through it, at the byte offset a
+     * location word gives ({@link HandleLayout#byteOffsetOfLocation}).
+     */
+    final MemorySegment memory;
 
     /**
      * The nodes, zones and zonelists as of now: written only by {@link NodeLifecycle} (its publication store),
@@ -32,14 +41,26 @@ final class AllocatorContext {
     private volatile boolean closed;
     private final CountDownLatch closing = new CountDownLatch(1);
 
-    AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind) {
+    /**
+     * @param addressSpace the bytes of the range: room for every node the allocator will ever have
+     * @throws IllegalStateException if too many allocators are open, or the range cannot be reserved
+     */
+    AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind, long addressSpace) {
         this.name = name;
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
         this.maxOrder = maxOrder;
         this.maxBlockBytes = (long) pageSize << maxOrder;
         this.backingKind = backingKind;
-        this.table = new HandleTable();
+        HandleTable t = new HandleTable();
+        try {
+            this.range = AddressRange.reserve(backingKind, addressSpace, pageSize);
+        } catch (RuntimeException | Error e) {
+            t.releaseTag();
+            throw e;
+        }
+        this.table = t;
+        this.memory = range.segment();
     }
 
     boolean isClosed() {

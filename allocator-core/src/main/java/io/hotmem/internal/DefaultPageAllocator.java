@@ -8,16 +8,20 @@ import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
 import io.hotmem.RelocationReport;
+import io.hotmem.internal.prim.AddressRange;
 
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.List;
+import java.util.function.Function;
+import java.util.function.ToLongFunction;
 
 /**
  * The {@link PageAllocator}: argument checks and delegation to the engine's parts, each one concern:
  * <ul>
  *   <li>{@link Allocation}: allocate and free, fast (thread caches) and slow (zone locks);</li>
- *   <li>{@link Access}: reads, writes, copies, pins and segments through handles;</li>
+ *   <li>{@link Access}: reads, scoped reads, writes, copies, pins and segments through handles, all through
+ *       the allocator's one address range ({@link AllocatorContext#memory});</li>
  *   <li>{@link HandleProtocol}, {@link HandleTable}, {@link HandleLayout}, {@link HandleTags}: the handle
  *       protocol, the table it runs on, its bit layouts, and the tags that keep allocators apart;</li>
  *   <li>{@link NodeLifecycle}: node transitions, the offline transaction, close; {@link Topology}: what they
@@ -52,6 +56,8 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param pageSize      page size (validated by the builder)
      * @param maxOrder      largest block order (validated by the builder)
      * @param backingKind   where node memory comes from
+     * @param addressSpace  the bytes of address space to reserve for nodes, or 0 for the default (see
+     *                      {@link PageAllocator.Builder#addressSpace})
      * @param specs         the nodes in id order
      * @param jmx           whether to register the MXBean
      * @param cacheMaxOrder largest order kept in thread caches, -1 for none (validated by the builder)
@@ -61,9 +67,10 @@ public final class DefaultPageAllocator implements PageAllocator {
      *                               cannot be had, or the MBean name is taken
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
-                                List<NodeSpec> specs, boolean jmx, int cacheMaxOrder, Duration purgeAfter,
-                                boolean agent) {
-        this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind);
+                                long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
+                                Duration purgeAfter, boolean agent) {
+        this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
+                addressSpaceFor(addressSpace, specs, backingKind, pageSize));
         this.telemetry = new Telemetry(name);
         this.listeners = new Listeners(name);
         MemoryTable memory = new MemoryTable();
@@ -90,6 +97,37 @@ public final class DefaultPageAllocator implements PageAllocator {
             throw e;
         }
         this.housekeeper = agentStarted;
+    }
+
+    /** The default address space: every node given, and room to add four times as much (at least 1 GiB) lazily. */
+    private static long addressSpaceFor(long asked, List<NodeSpec> specs, MemoryBacking kind, int pageSize) {
+        long nodes = 0;
+        for (NodeSpec s : specs) {
+            nodes = addExact(nodes, s.bytes(), "node sizes");
+        }
+        if (asked != 0) {
+            if (asked < nodes) {
+                throw new IllegalArgumentException("addressSpace " + asked + " is less than the " + nodes
+                        + " bytes of the nodes given to the builder");
+            }
+            return asked;
+        }
+        if (!AddressRange.lazy(kind)) {
+            return Math.max(nodes, pageSize); // ARENA commits the whole range: no room beyond the nodes
+        }
+        long room = Math.max(1L << 30, nodes > Long.MAX_VALUE / 8 ? nodes : 4 * nodes);
+        return Math.min(addExact(nodes, room, "address space"), MAX_DEFAULT_ADDRESS_SPACE);
+    }
+
+    /** 64 TiB: half of x86-64's user address space is the most a default reserves. */
+    private static final long MAX_DEFAULT_ADDRESS_SPACE = 1L << 46;
+
+    private static long addExact(long a, long b, String what) {
+        try {
+            return Math.addExact(a, b);
+        } catch (ArithmeticException e) {
+            throw new IllegalArgumentException(what + " overflow a long: " + a + " + " + b);
+        }
     }
 
     // =========================================================================================== allocation
@@ -261,6 +299,24 @@ public final class DefaultPageAllocator implements PageAllocator {
     public void copyTo(long handle, long offset, MemorySegment dst, long dstOffset, long bytes) {
         try {
             access.copyTo(handle, offset, dst, dstOffset, bytes);
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
+    }
+
+    @Override
+    public <R> R read(long handle, Function<? super MemorySegment, ? extends R> reader) {
+        try {
+            return access.read(handle, reader);
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
+    }
+
+    @Override
+    public long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader) {
+        try {
+            return access.readAsLong(handle, reader);
         } catch (RuntimeException e) {
             throw ctx.closedOr(e);
         }

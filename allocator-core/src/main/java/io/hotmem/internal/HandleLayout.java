@@ -28,8 +28,11 @@ package io.hotmem.internal;
  * <h2>Location word (64 bits)</h2>
  * <pre>
  *  63             48 47                                              0
- *  zzzzzzzzzzzzzzzz  page index of the block's head in its zone (48 bits)
+ *  zzzzzzzzzzzzzzzz  page index of the block's head in the allocator's address range (48 bits)
+ *  z: the block's zone id (16 bits)
  * </pre>
+ * The block's memory is at byte {@code page << pageShift} of the range ({@link #byteOffsetOfLocation}): one mask
+ * and one shift from the location word to the address, whatever the zone.
  *
  * <h2>Entry (4 longs)</h2>
  * {@link #STATE}, {@link #LOCATION}, {@link #SIZE} (the bytes requested) and {@link #FLAGS} (the allocation
@@ -127,16 +130,23 @@ final class HandleLayout {
     /** Zone ids a location can name. */
     static final int MAX_ZONES = 1 << (64 - LOC_ZONE_SHIFT);
 
-    static long location(int zoneId, long page) {
-        return ((long) zoneId << LOC_ZONE_SHIFT) | page;
+    /** @param rangePage the page index of the block's head in the allocator's range (see {@link Zone#location}) */
+    static long location(int zoneId, long rangePage) {
+        return ((long) zoneId << LOC_ZONE_SHIFT) | rangePage;
     }
 
     static int zoneOfLocation(long loc) {
         return (int) (loc >>> LOC_ZONE_SHIFT);
     }
 
+    /** @return the page index of the block's head in the allocator's range */
     static long pageOfLocation(long loc) {
         return loc & LOC_PAGE_MASK;
+    }
+
+    /** @return the byte offset of the block's head in the allocator's range */
+    static long byteOffsetOfLocation(long loc, int pageShift) {
+        return (loc & LOC_PAGE_MASK) << pageShift;
     }
 
     // ---------------------------------------------------------------------------------------------- entry

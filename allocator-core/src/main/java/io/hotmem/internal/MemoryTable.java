@@ -4,10 +4,12 @@ import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
 
 /**
- * Each zone's memory by zone id, a zero-length segment while the zone is unplugged: one load from a location
- * word to its memory on the access paths. Written by {@link NodeLifecycle} (under the control lock and the zone's
- * lock) when a zone is plugged or unplugged; read without a lock by accessors, which validate what they read (an
- * old segment is closed or empty: the access throws and is retried or reported).
+ * The segments handed to users, by zone id: each zone's part of its node's user view (scoped by the node's
+ * {@link Node#userScope}), a zero-length segment while the zone is unplugged. Internal accesses never use these
+ * (they go through {@link AllocatorContext#memory}); {@code Pin.segment()} and {@code segment(h)} slice them, so a
+ * user's segment throws once its node is unplugged. Written by {@link NodeLifecycle} (under the control lock and
+ * the zone's lock) when a zone is plugged or unplugged; read without a lock under a pin (which keeps the zone
+ * plugged) or for a non-movable allocation (whose zone stays plugged while it is live).
  *
  * <p>The array grows by copy when nodes are added; the copy is complete before the volatile store that publishes
  * it, so a reader sees either the old array (which has every zone it can have a location for) or the new one.

@@ -5,8 +5,7 @@ import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.RelocationReport;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.prim.Backing;
-
+import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -43,8 +42,10 @@ final class NodeLifecycle {
     private final MemoryTable memory;
     /** Serialises node transitions, relocations and close. Taken before any other lock. */
     private final ReentrantLock control = new ReentrantLock();
-    /** Memory of unplugged nodes that could not be unmapped yet (see {@link #unplugUnderControl}); control lock. */
-    private final List<Backing> stillMapped = new ArrayList<>();
+    /** Unplugged nodes whose memory could not be given back yet (see {@link #unplugUnderControl}); control lock. */
+    private final List<Node> stillMapped = new ArrayList<>();
+    /** Where the next added node goes in the address range; control lock. */
+    private long nextNodeOffset;
 
     NodeLifecycle(AllocatorContext ctx, Telemetry telemetry, Listeners listeners, CacheRegistry registry,
                   MemoryTable memory) {
@@ -171,16 +172,23 @@ final class NodeLifecycle {
             Topology t = ctx.topology;
             int id = t.nodes.length;
             checkSpec(id, spec, t.zones.length);
+            long at = nextNodeOffset;
+            long room = ctx.memory.byteSize() - at;
+            if (spec.bytes() > room) {
+                throw new IllegalStateException("node " + id + ": " + spec.bytes() + " bytes do not fit in the "
+                        + room + " bytes left of the allocator's address space of " + ctx.memory.byteSize()
+                        + " bytes (set PageAllocator.Builder.addressSpace)");
+            }
             int zoneId = t.zones.length;
-            Node n = new Node(id, spec, new Zone[(spec.hotRemovable() || spec.movableBytes() == 0) ? 1 : 2]);
+            Node n = new Node(id, spec, at, new Zone[(spec.hotRemovable() || spec.movableBytes() == 0) ? 1 : 2]);
             long normalBytes = spec.bytes() - spec.movableBytes();
             int z = 0;
             if (normalBytes > 0) {
-                n.zones[z++] = new Zone(zoneId++, ZoneType.NORMAL, n, 0, (int) (normalBytes >>> ctx.pageShift),
+                n.zones[z++] = new Zone(zoneId++, ZoneType.NORMAL, n, at, (int) (normalBytes >>> ctx.pageShift),
                         ctx.pageShift, ctx.maxOrder, ctx.ticker);
             }
             if (spec.movableBytes() > 0) {
-                n.zones[z] = new Zone(zoneId++, ZoneType.MOVABLE, n, normalBytes,
+                n.zones[z] = new Zone(zoneId++, ZoneType.MOVABLE, n, at + normalBytes,
                         (int) (spec.movableBytes() >>> ctx.pageShift), ctx.pageShift, ctx.maxOrder, ctx.ticker);
             }
             memory.ensure(zoneId);
@@ -194,6 +202,7 @@ final class NodeLifecycle {
             System.arraycopy(n.zones, 0, zones, t.zones.length, n.zones.length);
             Node[] nodes = Arrays.copyOf(t.nodes, id + 1);
             nodes[id] = n;
+            nextNodeOffset = at + spec.bytes();
             publish(new Topology(nodes, zones));
             return id;
         } finally {
@@ -325,7 +334,17 @@ final class NodeLifecycle {
                         }
                     }
                 } finally {
-                    ctx.table.releaseTag();
+                    try {
+                        releaseStillMapped();
+                        if (!stillMapped.isEmpty()) {
+                            Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a segment "
+                                    + "of node " + stillMapped.get(0).id + " is inside an operation (blocking I/O): "
+                                    + "the allocator's address range stays mapped");
+                        }
+                        ctx.range.close(!stillMapped.isEmpty());
+                    } finally {
+                        ctx.table.releaseTag();
+                    }
                 }
             }
         } finally {
@@ -335,27 +354,38 @@ final class NodeLifecycle {
 
     // ------------------------------------------------------------------------------------------------ steps
 
-    /** Maps the node's memory and hands it to its zones; the node becomes DISABLED. */
+    /**
+     * Hands the node's part of the address range to its zones (nothing is mapped: the range is reserved already,
+     * and reads as zeros where it was never touched or was given back), with a new scope for the segments handed to
+     * users; the node becomes DISABLED.
+     *
+     * @throws IllegalStateException if a segment of the node's last plugging is still inside an operation
+     */
     private void plugUnderControl(Node n) {
         assert control.isHeldByCurrentThread();
-        Backing b = Backing.allocate(ctx.backingKind, n.spec.bytes(), ctx.pageSize);
-        MemorySegment all = b.segment();
+        releaseStillMapped();
+        if (n.retiredScope != null) {
+            throw new IllegalStateException("cannot plug node " + n.id + ": a segment handed out before its last "
+                    + "unplug is still inside an operation (blocking I/O); plug it again once that ends");
+        }
+        Arena scope = Arena.ofShared();
+        MemorySegment userView = ctx.range.view(n.offsetInRange, n.spec.bytes(), scope);
         lockZones(n);
         try {
             for (Zone z : n.zones) {
-                MemorySegment zoneMemory = all.asSlice(z.offsetInNode, (long) z.pages << ctx.pageShift);
-                z.plugLocked(zoneMemory, b);
-                memory.set(z.id, zoneMemory);
+                long bytes = (long) z.pages << ctx.pageShift;
+                z.plugLocked(ctx.memory.asSlice(z.offsetInRange, bytes), ctx.range);
+                memory.set(z.id, userView.asSlice(z.offsetInRange - n.offsetInRange, bytes));
             }
-            n.backing = b;
+            n.userScope = scope;
             n.state = NodeState.DISABLED;
         } catch (RuntimeException | Error e) {
-            // A page map that does not fit the heap, typically: the node stays UNPLUGGED and its memory goes back.
+            // A page map that does not fit the heap, typically: the node stays UNPLUGGED.
             for (Zone z : n.zones) {
                 z.unplugLocked();
                 memory.set(z.id, MemoryTable.NO_MEMORY);
             }
-            b.close();
+            scope.close();
             throw e;
         } finally {
             unlockZones(n);
@@ -388,8 +418,10 @@ final class NodeLifecycle {
     }
 
     /**
-     * Unplugs a DISABLED node: its zones forget their memory, then the backing's close returns it to the OS
-     * (a shared arena's close: every access in flight on another thread ends first).
+     * Unplugs a DISABLED node: its zones forget their memory, its user scope closes (a shared arena's close: every
+     * access in flight on another thread through a user segment ends first, and later ones throw), then its part
+     * of the range goes back to the OS and reads as zeros: a late optimistic reader of an old copy reads zeros and
+     * fails its validation.
      *
      * @param force at close: unplug even with live allocations
      * @throws IllegalStateException if not forced and the node holds live allocations
@@ -415,17 +447,23 @@ final class NodeLifecycle {
         } finally {
             unlockZones(n);
         }
-        Backing b = n.backing;
-        n.backing = null;
+        Arena scope = n.userScope;
+        n.userScope = null;
+        boolean closed = false;
         try {
-            b.close();
+            scope.close();
+            closed = true;
         } catch (IllegalStateException e) {
             // A segment of this memory is held by an operation in flight (an I/O call on a Pin's segment keeps
-            // its arena acquired): the memory cannot be unmapped now. The node is unplugged all the same; the
-            // mapping is retried at every later unplug and at close.
+            // its arena acquired): the memory cannot be given back now. The node is unplugged all the same; the
+            // release is retried at every later plug and unplug and at close.
             Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": node " + n.id + "'s memory is still in "
                     + "use by an operation on one of its segments; it is returned to the OS once that ends", e);
-            stillMapped.add(b);
+            n.retiredScope = scope;
+            stillMapped.add(n);
+        }
+        if (closed && !ctx.isClosed()) { // at close the whole range is unmapped next
+            ctx.range.release(n.offsetInRange, n.spec.bytes());
         }
         releaseStillMapped();
         telemetry.nodeState(n.id, from, NodeState.UNPLUGGED, "");
@@ -435,13 +473,15 @@ final class NodeLifecycle {
     /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
     private void releaseStillMapped() {
         assert control.isHeldByCurrentThread();
-        stillMapped.removeIf(b -> {
+        stillMapped.removeIf(n -> {
             try {
-                b.close();
-                return true;
+                n.retiredScope.close();
             } catch (IllegalStateException e) {
                 return false;
             }
+            n.retiredScope = null;
+            ctx.range.release(n.offsetInRange, n.spec.bytes());
+            return true;
         });
     }
 

@@ -3,26 +3,38 @@ package io.hotmem.internal;
 import io.hotmem.Pin;
 
 import java.lang.foreign.MemorySegment;
+import java.util.Objects;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
+import static java.lang.foreign.ValueLayout.JAVA_INT_UNALIGNED;
 import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 
-/** A pin on one allocation. The location is stable while the pin is open (see {@link HandleProtocol}). */
+/**
+ * A pin on one allocation. The location is stable while the pin is open (see {@link HandleProtocol}). Typed
+ * accessors go through the allocator's range segment at the block's offset; {@link #segment()} is a user segment
+ * (scoped by the node, see {@link MemoryTable}).
+ */
 final class PinImpl implements Pin {
     private final long handle;
     private final long[] chunk;
     private final int base;
-    private final MemorySegment zoneMemory;
+    private final MemorySegment memory;
     private final long blockOffset;
     private final long size;
+    private final Access access;
+    private final long location;
     private boolean closed;
 
-    PinImpl(long handle, long[] chunk, int base, MemorySegment zoneMemory, long blockOffset, long size) {
+    PinImpl(long handle, long[] chunk, int base, MemorySegment memory, long blockOffset, long size, Access access,
+            long location) {
         this.handle = handle;
         this.chunk = chunk;
         this.base = base;
-        this.zoneMemory = zoneMemory;
+        this.memory = memory;
         this.blockOffset = blockOffset;
         this.size = size;
+        this.access = access;
+        this.location = location;
     }
 
     @Override
@@ -31,23 +43,56 @@ final class PinImpl implements Pin {
     }
 
     @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
     public MemorySegment segment() {
         checkOpen();
-        return zoneMemory.asSlice(blockOffset, size);
+        return access.userSegment(handle, location, size);
     }
 
     @Override
     public long getLong(long offset) {
-        checkOpen();
-        Access.checkRange(handle, offset, Long.BYTES, size);
-        return zoneMemory.get(JAVA_LONG_UNALIGNED, blockOffset + offset);
+        return memory.get(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES));
     }
 
     @Override
     public void setLong(long offset, long value) {
-        checkOpen();
-        Access.checkRange(handle, offset, Long.BYTES, size);
-        zoneMemory.set(JAVA_LONG_UNALIGNED, blockOffset + offset, value);
+        memory.set(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES), value);
+    }
+
+    @Override
+    public int getInt(long offset) {
+        return memory.get(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES));
+    }
+
+    @Override
+    public void setInt(long offset, int value) {
+        memory.set(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES), value);
+    }
+
+    @Override
+    public byte getByte(long offset) {
+        return memory.get(JAVA_BYTE, at(offset, 1));
+    }
+
+    @Override
+    public void setByte(long offset, byte value) {
+        memory.set(JAVA_BYTE, at(offset, 1), value);
+    }
+
+    @Override
+    public void copyFrom(MemorySegment src, long srcOffset, long offset, long bytes) {
+        Objects.requireNonNull(src, "src");
+        MemorySegment.copy(src, srcOffset, memory, at(offset, bytes), bytes);
+    }
+
+    @Override
+    public void copyTo(long offset, MemorySegment dst, long dstOffset, long bytes) {
+        Objects.requireNonNull(dst, "dst");
+        MemorySegment.copy(memory, at(offset, bytes), dst, dstOffset, bytes);
     }
 
     @Override
@@ -56,6 +101,13 @@ final class PinImpl implements Pin {
             closed = true;
             HandleProtocol.unpin(chunk, base);
         }
+    }
+
+    /** @return the range offset of {@code [offset, offset + length)} of the allocation, checked */
+    private long at(long offset, long length) {
+        checkOpen();
+        Access.checkRange(handle, offset, length, size);
+        return blockOffset + offset;
     }
 
     private void checkOpen() {

@@ -184,7 +184,7 @@ final class Relocations {
             }
             pin.close();
             Zone[] targets = t.zonelists.get(z.node.id, AllocFlags.NONE);
-            Relocator.Outcome o = relocator.move(z, (int) HandleLayout.pageOfLocation(loc), targets,
+            Relocator.Outcome o = relocator.move(z, z.pageOf(loc), targets,
                     new Relocator.Progress());
             if (o == Relocator.Outcome.NO_MEMORY && registry.reclaim(targets) == 0) {
                 throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "

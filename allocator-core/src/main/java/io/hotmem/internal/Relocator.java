@@ -123,7 +123,7 @@ final class Relocator {
             long s = HandleTable.lvState(c, base);
             long flags = HandleTable.lpFlags(c, base);
             if ((s & (FREE | MOVING)) != 0
-                    || HandleTable.lpLocation(c, base) != HandleLayout.location(src.id, b.heads[i])
+                    || HandleTable.lpLocation(c, base) != src.location(b.heads[i])
                     || HandleTable.lvState(c, base) != s) {
                 // Being published, freed (a FREE slot held by a thread cache with its block, too), or moved by
                 // another mover; or the flags just read may belong to another allocation.
@@ -194,7 +194,7 @@ final class Relocator {
                                Progress progress) {
         long[] c = table.chunkOfSlot(slot);
         int base = HandleLayout.baseOfSlot(slot);
-        long expectedLocation = HandleLayout.location(src.id, page);
+        long expectedLocation = src.location(page);
         long frozen = HandleProtocol.freeze(c, base, HandleLayout.genOfState(inspected), FREEZE_ATTEMPTS);
         if (frozen == -1L || HandleTable.lpLocation(c, base) != expectedLocation) {
             if (frozen != -1L) {
@@ -216,7 +216,7 @@ final class Relocator {
             HandleProtocol.unfreeze(c, base, frozen);
             throw e;
         }
-        HandleProtocol.publishMove(c, base, frozen, HandleLayout.location(dst.id, dstPage));
+        HandleProtocol.publishMove(c, base, frozen, dst.location(dstPage));
         progress.pinnedSince.remove(slot);
         progress.moved++;
         progress.movedBytes += (long) 1 << (order + src.pageShift);

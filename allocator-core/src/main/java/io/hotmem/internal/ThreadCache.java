@@ -223,8 +223,7 @@ final class ThreadCache {
             int slot = st[at + n];
             st[at] = n - 1;
             if ((flags & AllocFlags.ZERO) != 0) {
-                long page = HandleLayout.pageOfLocation(table.freeLocation(slot));
-                z.memory.asSlice(z.byteOffset(page), bytes).fill((byte) 0);
+                z.memory.asSlice(z.byteOffset(z.pageOf(table.freeLocation(slot))), bytes).fill((byte) 0);
             }
             return HandleProtocol.publishCached(table, slot, bytes, flags);
         } finally {
@@ -250,7 +249,7 @@ final class ThreadCache {
         // The stack pops from the top: put the lowest block there (with its slot), so a zone fills from its start.
         for (int i = 0; i < n; i++) {
             int slot = slots[n - 1 - i];
-            table.setFreeLocation(slot, HandleLayout.location(z.id, pages[n - 1 - i]));
+            table.setFreeLocation(slot, z.location(pages[n - 1 - i]));
             st[at + 1 + i] = slot;
         }
         st[at] = n;
@@ -296,7 +295,7 @@ final class ThreadCache {
      */
     private void spill(Zone z, int[] st, int from, int n) {
         for (int i = 0; i < n; i++) {
-            pages[i] = (int) HandleLayout.pageOfLocation(table.freeLocation(st[from + i]));
+            pages[i] = z.pageOf(table.freeLocation(st[from + i]));
         }
         z.lockForAllocation();
         try {

@@ -3,7 +3,7 @@ package io.hotmem.internal;
 import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
 
-import io.hotmem.internal.prim.Backing;
+import io.hotmem.internal.prim.AddressRange;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
@@ -65,8 +65,10 @@ final class Zone extends ZonePadAfter {
 
     final ZoneType type;
     final Node node;
-    /** Byte offset of the zone in its node's region. */
-    final long offsetInNode;
+    /** Byte offset of the zone in the allocator's address range (fixed for the zone's life). */
+    final long offsetInRange;
+    /** The range page of the zone's page 0: locations name pages of the range ({@link #location}). */
+    final long firstPage;
     /** Pages managed while plugged. */
     final int pages;
     final int pageShift;
@@ -91,8 +93,8 @@ final class Zone extends ZonePadAfter {
     private int[] owner;
     private final int[] heads;
     private final int[] freeBlocks;
-    /** The node's memory while plugged, for {@link #purgeLocked}. */
-    private Backing backing;
+    /** The allocator's range while plugged, for {@link #purgeLocked}. */
+    private AddressRange range;
     private long purgedPages;
     private long freePages;
     private long activePages;
@@ -103,13 +105,14 @@ final class Zone extends ZonePadAfter {
     /** A remap is emptying this zone: no new block until it ends. */
     private boolean draining;
 
-    Zone(int id, ZoneType type, Node node, long offsetInNode, int pages, int pageShift, int maxOrder,
+    Zone(int id, ZoneType type, Node node, long offsetInRange, int pages, int pageShift, int maxOrder,
          Ticker ticker) {
         super(id, Math.min(ThreadCache.largestCapacity(pageShift), Math.max(2, pages >>> 6)));
         this.ticker = ticker;
         this.type = type;
         this.node = node;
-        this.offsetInNode = offsetInNode;
+        this.offsetInRange = offsetInRange;
+        this.firstPage = offsetInRange >>> pageShift;
         this.pages = pages;
         this.pageShift = pageShift;
         this.maxOrder = maxOrder;
@@ -126,10 +129,10 @@ final class Zone extends ZonePadAfter {
     // ------------------------------------------------------------------------------------------------ lifecycle
 
     /**
-     * Takes {@code zoneMemory} (exactly {@code pages} pages of {@code backing}) and frees all of it into the buddy
-     * lists. Fresh memory counts as purged: it has never been touched.
+     * Takes {@code zoneMemory} (exactly {@code pages} pages of {@code range}, at {@link #offsetInRange}) and frees
+     * all of it into the buddy lists. Fresh memory counts as purged: it has never been touched (or was released).
      */
-    void plugLocked(MemorySegment zoneMemory, Backing backing) {
+    void plugLocked(MemorySegment zoneMemory, AddressRange range) {
         assert lock.isHeldByCurrentThread();
         assert zoneMemory.byteSize() == (long) pages << pageShift;
         // Every array first: an OutOfMemoryError leaves the zone as it was (unplugged).
@@ -141,7 +144,7 @@ final class Zone extends ZonePadAfter {
         next = newNext;
         prev = newPrev;
         owner = newOwner;
-        this.backing = backing;
+        this.range = range;
         Arrays.fill(heads, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
@@ -165,7 +168,7 @@ final class Zone extends ZonePadAfter {
         }
         for (int i = count - 1; i >= 0; i--) {
             int order = info[carved[i]];
-            pushFree(order, carved[i], backing.canRelease() ? 0 : ticker.now());
+            pushFree(order, carved[i], range.canRelease() ? 0 : ticker.now());
             freePages += 1L << order;
         }
         memory = zoneMemory;
@@ -182,7 +185,7 @@ final class Zone extends ZonePadAfter {
         next = null;
         prev = null;
         owner = null;
-        backing = null;
+        range = null;
         Arrays.fill(heads, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
@@ -403,7 +406,7 @@ final class Zone extends ZonePadAfter {
      */
     int purgeLocked(int fromPage, int minTicks, int maxHeads, long maxPages, long[] purgedOut) {
         assert lock.isHeldByCurrentThread();
-        if (info == null || !backing.canRelease()) {
+        if (info == null || !range.canRelease()) {
             return pages;
         }
         int now = ticker.now();
@@ -415,7 +418,7 @@ final class Zone extends ZonePadAfter {
             if ((head & FREE_HEAD) != 0) {
                 int since = owner[page];
                 if (since != 0 && now - since >= minTicks) {
-                    backing.release(offsetInNode + byteOffset(page), (long) 1 << (order + pageShift));
+                    range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
                     owner[page] = 0;
                     purgedPages += 1L << order;
                     purged += 1L << order;
@@ -429,7 +432,7 @@ final class Zone extends ZonePadAfter {
 
     /** @return whether this zone's memory can go back to the OS (MMAP backing) while plugged */
     boolean backingCanRelease() {
-        return backing != null && backing.canRelease();
+        return range != null && range.canRelease();
     }
 
     long purgedPagesLocked() {
@@ -507,6 +510,16 @@ final class Zone extends ZonePadAfter {
     }
 
     // ------------------------------------------------------------------------------------------------ views
+
+    /** @return the location word of the block whose head is page {@code page} of this zone */
+    long location(int page) {
+        return HandleLayout.location(id, firstPage + page);
+    }
+
+    /** @return the page of this zone that location {@code loc} (of this zone) names */
+    int pageOf(long loc) {
+        return (int) (HandleLayout.pageOfLocation(loc) - firstPage);
+    }
 
     /** @return the byte offset of page {@code page} in {@link #memory} */
     long byteOffset(long page) {

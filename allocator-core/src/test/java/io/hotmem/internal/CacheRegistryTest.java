@@ -5,7 +5,6 @@ import io.hotmem.MemoryBacking;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.prim.Backing;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -32,20 +31,18 @@ class CacheRegistryTest {
 
     private AllocatorContext ctx;
     private Zone zone;
-    private Backing backing;
     private Topology topology;
     private CacheRegistry registry;
 
     @BeforeEach
     void setUp() {
-        ctx = new AllocatorContext("registry-test", 1 << SHIFT, 4, MemoryBacking.ARENA);
-        Node node = new Node(0, NodeSpec.fixed((long) PAGES << SHIFT), new Zone[1]);
+        ctx = new AllocatorContext("registry-test", 1 << SHIFT, 4, MemoryBacking.ARENA, (long) PAGES << SHIFT);
+        Node node = new Node(0, NodeSpec.fixed((long) PAGES << SHIFT), 0, new Zone[1]);
         zone = new Zone(0, ZoneType.NORMAL, node, 0, PAGES, SHIFT, 4, ctx.ticker);
         node.zones[0] = zone;
-        backing = Backing.allocate(MemoryBacking.ARENA, (long) PAGES << SHIFT, 1 << SHIFT);
         zone.lock.lock();
         try {
-            zone.plugLocked(backing.segment(), backing);
+            zone.plugLocked(ctx.memory, ctx.range);
             zone.setOpenLocked(true);
         } finally {
             zone.lock.unlock();
@@ -57,7 +54,7 @@ class CacheRegistryTest {
 
     @AfterEach
     void tearDown() {
-        backing.close();
+        ctx.range.close(false);
         ctx.table.releaseTag();
     }
 

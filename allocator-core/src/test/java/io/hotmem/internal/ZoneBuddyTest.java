@@ -2,7 +2,7 @@ package io.hotmem.internal;
 
 import io.hotmem.MemoryBacking;
 import io.hotmem.NodeSpec;
-import io.hotmem.internal.prim.Backing;
+import io.hotmem.internal.prim.AddressRange;
 import io.hotmem.ZoneType;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -20,10 +20,10 @@ class ZoneBuddyTest {
     private static final int PAGE_SHIFT = 12;
 
     private static Zone zone(int pages, int maxOrder, ZoneType type) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), new Zone[1]);
+        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
         Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker());
         node.zones[0] = z;
-        Backing b = Backing.allocate(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
+        AddressRange b = AddressRange.reserve(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();
         z.plugLocked(b.segment(), b);
         z.setOpenLocked(true);

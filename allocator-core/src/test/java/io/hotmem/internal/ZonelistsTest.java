@@ -30,7 +30,7 @@ class ZonelistsTest {
                 case 'S' -> NodeSpec.fixed(1 << 20).movableBytes(1 << 19);
                 default -> NodeSpec.hotRemovable(1 << 20);
             };
-            Node n = new Node(i, spec, new Zone[upper == 'S' ? 2 : 1]);
+            Node n = new Node(i, spec, 0, new Zone[upper == 'S' ? 2 : 1]);
             if (upper == 'S') {
                 n.zones[0] = new Zone(zoneId++, ZoneType.NORMAL, n, 0, 128, SHIFT, 4, new Ticker());
                 n.zones[1] = new Zone(zoneId++, ZoneType.MOVABLE, n, 1 << 19, 128, SHIFT, 4, new Ticker());

@@ -10,6 +10,7 @@ import org.junit.jupiter.api.function.Executable;
 
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
+import java.lang.foreign.ValueLayout;
 import java.lang.reflect.Method;
 import java.lang.reflect.Modifier;
 import java.time.Duration;
@@ -79,6 +80,9 @@ class ClosedAllocatorContractTest {
             calls.put("setByte(long, long, byte)", () -> a.setByte(fixed, 1, (byte) 1));
             calls.put("copyFrom(MemorySegment, long, long, long, long)", () -> a.copyFrom(buf, 0, movable, 0, 64));
             calls.put("copyTo(long, long, MemorySegment, long, long)", () -> a.copyTo(movable, 0, buf, 0, 64));
+            calls.put("read(long, Function)", () -> a.read(movable, seg -> seg.get(ValueLayout.JAVA_LONG, 0)));
+            calls.put("readAsLong(long, ToLongFunction)", () -> a.readAsLong(movable,
+                    seg -> seg.get(ValueLayout.JAVA_LONG, 0)));
             calls.put("pin(long)", () -> {
                 try (Pin p = a.pin(movable)) {
                     p.getLong(0);

@@ -17,16 +17,18 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG;
 
 /**
  * Anonymous private memory from {@code mmap(PROT_READ|PROT_WRITE, MAP_PRIVATE|MAP_ANONYMOUS|MAP_NORESERVE)}
- * through the FFM Linker (Linux only). Pages are committed on first touch, so plugging a large node is cheap.
- * The region is aligned to the allocator's page size: mmap aligns only to the OS page (4 KiB), so for larger
- * pages the mapping is {@code align - 4096} bytes longer and the region starts at its first aligned address (the
- * slack is never touched, so with MAP_NORESERVE it costs address space only).
+ * through the FFM Linker (Linux only), reserved once for an allocator's whole address range. Pages are committed
+ * on first touch, so reserving room for nodes not yet added, or plugging a large node, costs address space only;
+ * {@code madvise(MADV_DONTNEED)} gives pages back and leaves them readable as zeros. The region is aligned to the
+ * allocator's page size: mmap aligns only to the OS page (4 KiB), so for larger pages the mapping is
+ * {@code align - 4096} bytes longer and the region starts at its first aligned address (the slack is never
+ * touched, so with MAP_NORESERVE it costs address space only).
  *
- * <p>The mapping is wrapped in a segment of a shared {@link Arena} whose cleanup runs {@code munmap}: closing a
- * shared arena handshakes every thread, so no thread can still be inside an access when the memory goes away,
- * and any later access throws {@link IllegalStateException} instead of faulting.
+ * <p>The mapping is wrapped in a segment of a shared {@link Arena}; {@link #close} closes it, then runs
+ * {@code munmap}: closing a shared arena handshakes every thread, so no thread can still be inside an access when
+ * the memory goes away, and any later access throws {@link IllegalStateException} instead of faulting.
  */
-final class MmapBacking implements Backing {
+final class MmapRange implements AddressRange {
     private static final int PROT_READ = 0x1;
     private static final int PROT_WRITE = 0x2;
     private static final int MAP_PRIVATE = 0x02;
@@ -80,11 +82,13 @@ final class MmapBacking implements Backing {
 
     private final Arena arena;
     private final MemorySegment segment;
+    private final long mappedAddress;
+    private final long mappedBytes;
 
     /** The OS page: what mmap aligns to by itself. */
     private static final long OS_PAGE = 4096;
 
-    MmapBacking(long bytes, long align) {
+    MmapRange(long bytes, long align) {
         if (Long.bitCount(align) != 1 || align < OS_PAGE) {
             throw new IllegalArgumentException("alignment " + align + " must be a power of two of at least "
                     + OS_PAGE);
@@ -107,18 +111,20 @@ final class MmapBacking implements Backing {
         long aligned = (address + align - 1) & -align;
         Arena shared = Arena.ofShared();
         this.arena = shared;
-        this.segment = MemorySegment.ofAddress(aligned).reinterpret(bytes, shared, s -> unmap(address, mapped));
+        this.segment = MemorySegment.ofAddress(aligned).reinterpret(bytes, shared, null);
+        this.mappedAddress = address;
+        this.mappedBytes = mapped;
     }
 
     private static void unmap(long address, long bytes) {
         try {
             int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), bytes);
             if (rc != 0) {
-                System.getLogger(MmapBacking.class.getName()).log(System.Logger.Level.WARNING,
+                System.getLogger(MmapRange.class.getName()).log(System.Logger.Level.WARNING,
                         "munmap(0x{0}, {1}) returned {2}", Long.toHexString(address), bytes, rc);
             }
         } catch (Throwable t) {
-            System.getLogger(MmapBacking.class.getName()).log(System.Logger.Level.WARNING, "munmap failed", t);
+            System.getLogger(MmapRange.class.getName()).log(System.Logger.Level.WARNING, "munmap failed", t);
         }
     }
 
@@ -151,7 +157,10 @@ final class MmapBacking implements Backing {
     }
 
     @Override
-    public void close() {
+    public void close(boolean keepMapped) {
         arena.close();
+        if (!keepMapped) {
+            unmap(mappedAddress, mappedBytes);
+        }
     }
 }
