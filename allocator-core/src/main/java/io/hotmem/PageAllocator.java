@@ -243,8 +243,9 @@ public interface PageAllocator extends AutoCloseable {
      *
      * <p><b>Contract.</b> The first calls are optimistic: no lock and no write to shared memory, while the allocation
      * may be moving. In such a call the segment may show a stale or inconsistent view (bytes of an old copy, zeros,
-     * or another allocation's bytes if the handle was freed meanwhile); its result is thrown away unless nothing
-     * changed during the call, and then {@code reader} is called again. So {@code reader} must
+     * or another allocation's bytes if the handle was freed meanwhile); its result is thrown away unless the
+     * allocation was neither moved nor freed during the call, and then {@code reader} is called again. So
+     * {@code reader} must
      * <ul>
      *   <li>have no side effects (it may run several times, and on a view that is not the allocation's);</li>
      *   <li>not keep the segment, or anything that reads it, past its return;</li>
@@ -254,11 +255,17 @@ public interface PageAllocator extends AutoCloseable {
      * one thrown on a consistent view propagates. After a few failed attempts the allocation is pinned and
      * {@code reader} runs once on a stable view. Errors propagate at once.
      *
+     * <p><b>What "consistent" covers.</b> A scoped read excludes moves and frees: every byte the reader saw is of
+     * this allocation, from one copy. It does not exclude writers: a write by another thread (a {@link Pin}, or
+     * {@link #setLong}) that overlaps the read may show partly, as with any memory shared by threads (each long
+     * written at an 8-aligned offset is still seen whole). A record that other threads rewrite while it is read
+     * needs the application's own versioning (a sequence number written first and last, read first and last).
+     *
      * <pre>{@code
-     * // a record of two longs and an int: one validation for the three reads
-     * long total = allocator.readAsLong(h, s -> s.get(JAVA_LONG_UNALIGNED, 0)
-     *         + s.get(JAVA_LONG_UNALIGNED, 8) + s.get(JAVA_INT_UNALIGNED, 16));
      * Point p = allocator.read(h, s -> new Point(s.get(JAVA_INT_UNALIGNED, 0), s.get(JAVA_INT_UNALIGNED, 4)));
+     * // the record of two longs and an int at byte 64: one validation for the three reads
+     * long total = allocator.readAsLong(h, 64, 20, s -> s.get(JAVA_LONG_UNALIGNED, 0)
+     *         + s.get(JAVA_LONG_UNALIGNED, 8) + s.get(JAVA_INT_UNALIGNED, 16));
      * }</pre>
      *
      * @param handle a live handle
@@ -279,6 +286,23 @@ public interface PageAllocator extends AutoCloseable {
      * @throws StaleHandleException if the handle is not live (when the read starts)
      */
     long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader);
+
+    /**
+     * {@link #read(long, Function)} of the part {@code [offset, offset + length)} of the allocation, for a reader
+     * that computes a long: the same contract; the reader's segment is that part ({@code length} bytes, its byte 0
+     * at {@code offset}). No boxing, and the reader needs to capture no offset, so a non-capturing lambda makes the
+     * call allocation-free.
+     *
+     * @param handle a live handle
+     * @param offset where the part starts in the allocation
+     * @param length the part's bytes
+     * @param reader reads the part's segment; no side effects
+     * @return what {@code reader} returned on a consistent view
+     * @throws StaleHandleException if the handle is not live (when the read starts)
+     * @throws IndexOutOfBoundsException if the part is not inside the allocation, or {@code reader} reads outside
+     *                                   the part (on a consistent view)
+     */
+    long readAsLong(long handle, long offset, long length, ToLongFunction<? super MemorySegment> reader);
 
     /**
      * Pins the allocation: it neither moves nor can be freed until the pin is closed.

@@ -79,11 +79,30 @@ final class Access {
 
     // ------------------------------------------------------------------------------------------------ typed
 
-    /** Optimistic read of {@code width} bytes (1, 4 or 8) with a pinned fallback. */
+    /**
+     * Optimistic read of {@code width} bytes (1, 4 or 8) with a pinned fallback. The first attempt is inlined into
+     * callers and has no exception handler: its load stays inside the range whatever it read (see the slack in
+     * {@link AllocatorContext#range}), and it can throw only once the range is closed, which the facade reports as
+     * closed.
+     */
     long read(long handle, long offset, int width) {
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+        long s = HandleProtocol.beginRead(c, base, handle);
+        long size = HandleTable.lpSize(c, base);
+        long loc = HandleTable.lpLocation(c, base);
+        if (offset >= 0 && offset <= size - width) {
+            long value = load(memory, offsetOf(loc) + offset, width);
+            if (HandleProtocol.validate(c, base, s)) {
+                return value;
+            }
+        }
+        return readContended(c, base, handle, offset, width);
+    }
+
+    /** The rest of {@link #read}: more optimistic attempts, then under a pin. */
+    private long readContended(long[] c, int base, long handle, long offset, int width) {
+        for (int attempt = 1; attempt < OPTIMISTIC_TRIES; attempt++) {
             long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);
@@ -217,6 +236,7 @@ final class Access {
      */
     <R> R read(long handle, Function<? super MemorySegment, ? extends R> reader) {
         Objects.requireNonNull(reader, "reader");
+        ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
         for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
@@ -244,18 +264,36 @@ final class Access {
         }
     }
 
-    /** {@link #read} for a reader that returns a long (no boxing). */
+    /**
+     * {@link #read} of {@code [offset, offset + length)} for a reader that returns a long: no boxing, and a reader
+     * that needs no captured offset (so no allocation per call).
+     */
+    long readAsLong(long handle, long offset, long length, ToLongFunction<? super MemorySegment> reader) {
+        return readAsLong(handle, offset, length, false, reader);
+    }
+
+    /** {@link #readAsLong(long, long, long, ToLongFunction)} of the whole allocation. */
     long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader) {
+        return readAsLong(handle, 0, 0, true, reader);
+    }
+
+    private long readAsLong(long handle, long offset, long asked, boolean whole,
+                            ToLongFunction<? super MemorySegment> reader) {
         Objects.requireNonNull(reader, "reader");
+        ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
         for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
             long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);
+            long length = whole ? size : asked;
+            if (offset < 0 || length < 0 || offset > size - length) {
+                break; // decided under a pin, where size is stable
+            }
             long r;
             try {
-                r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc), size));
+                r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc) + offset, length));
             } catch (RuntimeException e) {
                 if (HandleProtocol.validate(c, base, s)) {
                     throw e;
@@ -266,9 +304,10 @@ final class Access {
                 return r;
             }
         }
-        long loc = pinForRange(c, base, handle, 0, 0);
+        long loc = pinForRange(c, base, handle, offset, whole ? 0 : asked);
         try {
-            return reader.applyAsLong(readOnly.asSlice(offsetOf(loc), HandleTable.lpSize(c, base)));
+            long length = whole ? HandleTable.lpSize(c, base) : asked;
+            return reader.applyAsLong(readOnly.asSlice(offsetOf(loc) + offset, length));
         } finally {
             HandleProtocol.unpin(c, base);
         }

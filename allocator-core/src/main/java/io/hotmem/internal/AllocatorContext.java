@@ -25,7 +25,14 @@ final class AllocatorContext {
     final MemoryBacking backingKind;
     final Ticker ticker = new Ticker();
     final HandleTable table;
-    /** Where every node's memory lives, at a fixed offset ({@link Node#offsetInRange}); unmapped by close. */
+    /** The bytes of the range that nodes may use. */
+    final long addressSpace;
+    /**
+     * Where every node's memory lives, at a fixed offset ({@link Node#offsetInRange}), followed by
+     * {@link #maxBlockBytes} of slack that no node uses: a location (any block's start) plus any size an entry can
+     * hold (at most a block) stays inside the range, so an optimistic read that pairs the location of one allocation
+     * with the size of another reads harmless bytes instead of failing a bounds check. Unmapped by close.
+     */
     final AddressRange range;
     /**
      * The whole range as one segment: every internal access to block memory goes through it, at the byte offset a
@@ -54,12 +61,13 @@ final class AllocatorContext {
         this.backingKind = backingKind;
         HandleTable t = new HandleTable();
         try {
-            this.range = AddressRange.reserve(backingKind, addressSpace, pageSize);
+            this.range = AddressRange.reserve(backingKind, addressSpace + maxBlockBytes, pageSize);
         } catch (RuntimeException | Error e) {
             t.releaseTag();
             throw e;
         }
         this.table = t;
+        this.addressSpace = addressSpace;
         this.memory = range.segment();
     }
 

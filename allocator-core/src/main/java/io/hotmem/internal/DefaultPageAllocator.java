@@ -323,6 +323,15 @@ public final class DefaultPageAllocator implements PageAllocator {
     }
 
     @Override
+    public long readAsLong(long handle, long offset, long length, ToLongFunction<? super MemorySegment> reader) {
+        try {
+            return access.readAsLong(handle, offset, length, reader);
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
+    }
+
+    @Override
     public Pin pin(long handle) {
         try {
             return access.pin(handle);

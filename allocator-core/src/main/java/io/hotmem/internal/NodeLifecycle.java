@@ -173,10 +173,10 @@ final class NodeLifecycle {
             int id = t.nodes.length;
             checkSpec(id, spec, t.zones.length);
             long at = nextNodeOffset;
-            long room = ctx.memory.byteSize() - at;
+            long room = ctx.addressSpace - at;
             if (spec.bytes() > room) {
                 throw new IllegalStateException("node " + id + ": " + spec.bytes() + " bytes do not fit in the "
-                        + room + " bytes left of the allocator's address space of " + ctx.memory.byteSize()
+                        + room + " bytes left of the allocator's address space of " + ctx.addressSpace
                         + " bytes (set PageAllocator.Builder.addressSpace)");
             }
             int zoneId = t.zones.length;

@@ -42,7 +42,7 @@ class CacheRegistryTest {
         node.zones[0] = zone;
         zone.lock.lock();
         try {
-            zone.plugLocked(ctx.memory, ctx.range);
+            zone.plugLocked(ctx.memory.asSlice(0, (long) PAGES << SHIFT), ctx.range);
             zone.setOpenLocked(true);
         } finally {
             zone.lock.unlock();
