@@ -43,6 +43,8 @@ public final class HotplugCommands {
               offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
               unplug N        return disabled, empty node N's memory to the operating system
               trim            give threads' cached free blocks back to their zones
+              capacity M|none set the capacity limit to M MiB of plugged memory (none: no limit)
+              elastic on|off  let the governor plug and offline hot-removable nodes by itself
               status          the status view
               help            this text
             """;
@@ -87,6 +89,8 @@ public final class HotplugCommands {
                     arity(w, 1, 1, line);
                     yield "gave back " + allocator.trimCaches() + " cached pages\n";
                 }
+                case "capacity" -> capacity(w, line);
+                case "elastic" -> elastic(w, line);
                 case "plug" -> transition(w, line, allocator::plug, "plugged (disabled)");
                 case "enable" -> transition(w, line, allocator::enable, "enabled");
                 case "disable" -> transition(w, line, allocator::disable, "disabled");
@@ -102,6 +106,42 @@ public final class HotplugCommands {
         } catch (RuntimeException e) {
             throw new IllegalStateException("'" + line.strip() + "' failed: " + e, e);
         }
+    }
+
+    /** {@code capacity M|none}: sets the capacity limit in MiB. */
+    private String capacity(String[] w, String line) {
+        arity(w, 2, 2, line);
+        long bytes;
+        if (w[1].equalsIgnoreCase("none")) {
+            bytes = Long.MAX_VALUE;
+        } else {
+            long mib;
+            try {
+                mib = Long.parseLong(w[1]);
+            } catch (NumberFormatException e) {
+                throw malformed("'" + w[1] + "' is not a number of MiB (or none)", line);
+            }
+            if (mib < 0 || mib > (Long.MAX_VALUE >> 20) - 1) {
+                throw malformed("capacity " + w[1] + " MiB must be from 0 to " + ((Long.MAX_VALUE >> 20) - 1), line);
+            }
+            bytes = mib << 20;
+        }
+        allocator.setCapacityLimit(bytes);
+        return "capacity limit " + (bytes == Long.MAX_VALUE ? "none" : w[1] + " MiB") + " (plugged "
+                + (allocator.pluggedBytes() >> 20) + " MiB now" + (allocator.pluggedBytes() > bytes
+                ? "; the governor takes nodes offline" : "") + ")\n";
+    }
+
+    /** {@code elastic on|off}. */
+    private String elastic(String[] w, String line) {
+        arity(w, 2, 2, line);
+        boolean on = switch (w[1].toLowerCase(Locale.ROOT)) {
+            case "on" -> true;
+            case "off" -> false;
+            default -> throw malformed("'" + w[1] + "' is neither on nor off", line);
+        };
+        allocator.setElastic(on);
+        return "elastic capacity " + (on ? "on" : "off") + "\n";
     }
 
     /** {@code verb N}: runs {@code op} on node N and says it is {@code done}. */

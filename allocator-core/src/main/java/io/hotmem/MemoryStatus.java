@@ -6,13 +6,28 @@ import java.util.List;
  * A snapshot of every node and zone. Each zone's counters are read together under its lock, so they are
  * consistent with each other; different zones are read one after the other.
  *
- * @param nodes every node, in id order
+ * @param nodes          every node, in id order
+ * @param pluggedBytes   the bytes of every node that is not UNPLUGGED
+ * @param capacityLimit  the capacity limit ({@link PageAllocator#setCapacityLimit}), {@code Long.MAX_VALUE} for none
+ * @param elastic        whether the governor plugs and offlines nodes by itself
+ * @param governorReport what the capacity governor last could not do, empty when nothing is pending
  */
-public record MemoryStatus(List<NodeStatus> nodes) {
+public record MemoryStatus(List<NodeStatus> nodes, long pluggedBytes, long capacityLimit, boolean elastic,
+                           String governorReport) {
 
     /** Copies {@code nodes}. */
     public MemoryStatus {
         nodes = List.copyOf(nodes);
+        java.util.Objects.requireNonNull(governorReport, "governorReport");
+    }
+
+    /**
+     * A snapshot without a capacity limit: no limit, not elastic, plugged bytes unknown (0).
+     *
+     * @param nodes every node, in id order
+     */
+    public MemoryStatus(List<NodeStatus> nodes) {
+        this(nodes, 0, Long.MAX_VALUE, false, "");
     }
 
     /**
@@ -24,11 +39,31 @@ public record MemoryStatus(List<NodeStatus> nodes) {
      *
      * Node 1 unplugged hotremovable
      * </pre>
+     * With a capacity limit or elastic capacity, a last line follows after a blank line:
+     * {@code Capacity: plugged 128 MiB, limit 96 MiB, elastic} (and the governor's report, if any).
      *
      * @return the text, each line ending in a newline
      */
     public String render() {
         StringBuilder sb = new StringBuilder();
+        renderNodes(sb);
+        if (capacityLimit != Long.MAX_VALUE || elastic) {
+            sb.append("\nCapacity: plugged ").append(mib(pluggedBytes)).append(", limit ")
+                    .append(capacityLimit == Long.MAX_VALUE ? "none" : mib(capacityLimit))
+                    .append(elastic ? ", elastic" : "");
+            if (!governorReport.isEmpty()) {
+                sb.append(" (").append(governorReport).append(')');
+            }
+            sb.append('\n');
+        }
+        return sb.toString();
+    }
+
+    private static String mib(long bytes) {
+        return bytes % (1 << 20) == 0 ? (bytes >> 20) + " MiB" : bytes + " bytes";
+    }
+
+    private void renderNodes(StringBuilder sb) {
         for (NodeStatus n : nodes) {
             if (!sb.isEmpty()) {
                 sb.append('\n');
@@ -38,7 +73,6 @@ public record MemoryStatus(List<NodeStatus> nodes) {
                 sb.append(z.render()).append('\n');
             }
         }
-        return sb.toString();
     }
 
     /**

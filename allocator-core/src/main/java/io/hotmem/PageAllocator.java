@@ -329,7 +329,9 @@ public interface PageAllocator extends AutoCloseable {
      * Gives an UNPLUGGED node its memory; it becomes DISABLED.
      *
      * @param node a node id
-     * @throws IllegalStateException if the node is plugged, or the memory cannot be had
+     * @throws IllegalStateException if the node is plugged, its bytes would take the plugged bytes past the
+     *         capacity limit, a {@link HotplugListener} vetoes it ({@code onGoingOnline}), or a segment of its
+     *         previous plugging is still inside an operation; the node stays UNPLUGGED
      */
     void plug(int node);
 
@@ -337,7 +339,8 @@ public interface PageAllocator extends AutoCloseable {
      * Lets a DISABLED node serve allocations.
      *
      * @param node a node id
-     * @throws IllegalStateException if the node is not DISABLED
+     * @throws IllegalStateException if the node is not DISABLED, or a {@link HotplugListener} vetoes it
+     *         ({@code onGoingOnline}; the node stays DISABLED)
      */
     void enable(int node);
 
@@ -358,6 +361,58 @@ public interface PageAllocator extends AutoCloseable {
      *         gives their count)
      */
     void unplug(int node);
+
+    // ---------------------------------------------------------------------------------------------------------
+    // Capacity
+
+    /**
+     * Sets the capacity limit: the most bytes of plugged nodes the allocator may hold. Lowering it below the
+     * plugged bytes makes the capacity governor take hot-removable nodes offline, those with the fewest used bytes
+     * first, their data drained into the rest, until the plugged bytes are at most the limit: on the background
+     * agent (this call returns at once), or, without the agent, in this call. A node held back by a pinned
+     * allocation is rolled back and tried again later (backoff); the governor's last difficulty shows in
+     * {@link MemoryStatus#governorReport()}. While above the limit, no node is plugged. Raising it lets nodes
+     * be plugged again (by an operator, or by the governor when elastic). Fixed nodes are never offlined.
+     *
+     * @param bytes the limit; {@code Long.MAX_VALUE} for none (the default)
+     * @throws IllegalArgumentException if {@code bytes} is negative, below the bytes of plugged fixed nodes, or
+     *         below those plus the bytes in use in hot-removable nodes (it could never be met); nothing changes
+     * @throws IllegalStateException if called from inside a {@link HotplugListener} callback
+     */
+    void setCapacityLimit(long bytes);
+
+    /**
+     * Returns the capacity limit.
+     *
+     * @return the limit set by {@link #setCapacityLimit}, {@code Long.MAX_VALUE} for none
+     */
+    long capacityLimit();
+
+    /**
+     * Returns the bytes of every node that is not UNPLUGGED.
+     *
+     * @return the plugged bytes
+     */
+    long pluggedBytes();
+
+    /**
+     * Turns elastic capacity on or off (Linux's auto-online of movable memory). When on, the capacity governor
+     * plugs and enables an UNPLUGGED hot-removable node (the lowest id that fits under the limit) before an
+     * allocation would fail, and when free memory in ENABLED nodes falls below a low watermark
+     * ({@code max(largest block, plugged / 8)}); and it offlines the emptiest hot-removable node once the free
+     * memory without it stays at least twice the low watermark for 2 seconds. A listener may veto a node coming
+     * online ({@link HotplugListener#onGoingOnline}); the governor then backs off.
+     *
+     * @param on whether the governor plugs and offlines nodes by itself
+     */
+    void setElastic(boolean on);
+
+    /**
+     * Returns whether capacity is elastic.
+     *
+     * @return whether the governor plugs and offlines nodes by itself ({@link #setElastic})
+     */
+    boolean isElastic();
 
     /**
      * Adds a node at run time. Its id is the next one; its zones get the next zone ids.
@@ -540,6 +595,7 @@ public interface PageAllocator extends AutoCloseable {
         private int threadCacheMaxOrder = DEFAULT_CACHE_ORDER;
         private Duration purgeAfter = Duration.ofSeconds(10);
         private boolean backgroundThread = true;
+        private boolean elastic;
         private final List<NodeSpec> nodes = new ArrayList<>();
 
         Builder() {
@@ -682,6 +738,17 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Starts the allocator with elastic capacity on or off (see {@link PageAllocator#setElastic}). Default off.
+         *
+         * @param elastic whether the governor plugs and offlines nodes by itself
+         * @return this
+         */
+        public Builder elastic(boolean elastic) {
+            this.elastic = elastic;
+            return this;
+        }
+
+        /**
          * Returns this.
          *
          * @param spec the next node (ids follow the order of these calls)
@@ -709,7 +776,7 @@ public interface PageAllocator extends AutoCloseable {
                         + "size " + pageSize);
             }
             return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
-                    Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread);
+                    Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic);
         }
     }
 }

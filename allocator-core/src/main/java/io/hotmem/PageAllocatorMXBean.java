@@ -91,6 +91,41 @@ public interface PageAllocatorMXBean {
     String trimCaches();
 
     /**
+     * Returns the capacity limit.
+     *
+     * @return {@link PageAllocator#capacityLimit()} ({@code Long.MAX_VALUE}: none)
+     */
+    long getCapacityLimit();
+
+    /**
+     * Sets the capacity limit ({@link PageAllocator#setCapacityLimit}).
+     *
+     * @param bytes the limit, {@code Long.MAX_VALUE} for none
+     */
+    void setCapacityLimit(long bytes);
+
+    /**
+     * Returns the plugged bytes.
+     *
+     * @return {@link PageAllocator#pluggedBytes()}
+     */
+    long getPluggedBytes();
+
+    /**
+     * Returns whether capacity is elastic.
+     *
+     * @return {@link PageAllocator#isElastic()}
+     */
+    boolean isElastic();
+
+    /**
+     * Turns elastic capacity on or off ({@link PageAllocator#setElastic}).
+     *
+     * @param on whether the governor plugs and offlines nodes by itself
+     */
+    void setElastic(boolean on);
+
+    /**
      * Returns its output.
      *
      * @param command a {@link HotplugCommands} line

@@ -44,8 +44,13 @@ final class Allocation {
     private final long maxBlockBytes;
     private final int pageShift;
 
-    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry) {
+    /** Asked before an allocation fails: may bring a node online (the elastic governor); true to try again. */
+    private final java.util.function.BooleanSupplier grow;
+
+    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry,
+               java.util.function.BooleanSupplier grow) {
         this.ctx = ctx;
+        this.grow = grow;
         this.table = ctx.table;
         this.registry = registry;
         this.telemetry = telemetry;
@@ -89,6 +94,15 @@ final class Allocation {
         for (int retry = 0; retry < RECLAIM_RETRIES && h == PageAllocator.NULL_HANDLE
                 && reclaimFor(list, order) > 0; retry++) {
             // Other threads may refill their caches meanwhile, hence a few tries.
+            h = allocateFromZones(list, order, bytes, flags, movable);
+        }
+        while (h == PageAllocator.NULL_HANDLE && grow.getAsBoolean()) {
+            // The governor plugged and enabled a node: the zonelists are new.
+            zl = ctx.topology.zonelists;
+            if (preferred >= zl.nodeCount) {
+                break;
+            }
+            list = zl.get(preferred, flags);
             h = allocateFromZones(list, order, bytes, flags, movable);
         }
         if (h != PageAllocator.NULL_HANDLE) {
@@ -174,6 +188,15 @@ final class Allocation {
                 j.add(z.label() + " free " + z.freePages() + " pages");
             }
             sb.append(j);
+        }
+        long limit = ctx.capacityLimit;
+        if (limit != Long.MAX_VALUE) {
+            long plugged = 0;
+            for (Node n : ctx.topology.nodes) {
+                plugged += n.state != io.hotmem.NodeState.UNPLUGGED ? n.spec.bytes() : 0;
+            }
+            sb.append("; the capacity limit of ").append(limit).append(" bytes keeps plugged memory at ")
+                    .append(plugged).append(" bytes");
         }
         throw new AllocationFailedException(sb.toString());
     }

@@ -45,6 +45,11 @@ final class AllocatorContext {
      * read by every part through the context it holds.
      */
     volatile Topology topology = Topology.EMPTY;
+    /**
+     * The most bytes of plugged nodes ({@code Long.MAX_VALUE}: no limit). Written under the control lock (by
+     * {@link Governor#setLimit}); plug checks it under the same lock, so no plug passes a limit set before it.
+     */
+    volatile long capacityLimit = Long.MAX_VALUE;
     private volatile boolean closed;
     private final CountDownLatch closing = new CountDownLatch(1);
 

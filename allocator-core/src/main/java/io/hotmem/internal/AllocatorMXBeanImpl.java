@@ -69,6 +69,31 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
     }
 
     @Override
+    public long getCapacityLimit() {
+        return allocator.capacityLimit();
+    }
+
+    @Override
+    public void setCapacityLimit(long bytes) {
+        allocator.setCapacityLimit(bytes);
+    }
+
+    @Override
+    public long getPluggedBytes() {
+        return allocator.pluggedBytes();
+    }
+
+    @Override
+    public boolean isElastic() {
+        return allocator.isElastic();
+    }
+
+    @Override
+    public void setElastic(boolean on) {
+        allocator.setElastic(on);
+    }
+
+    @Override
     public String execute(String command) {
         return commands.execute(command);
     }

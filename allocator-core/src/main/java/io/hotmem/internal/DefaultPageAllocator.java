@@ -48,6 +48,7 @@ public final class DefaultPageAllocator implements PageAllocator {
     private final Relocations relocations;
     /** The background agent, or null. */
     private final Housekeeper housekeeper;
+    private final Governor governor;
 
     /**
      * Builds the allocator with every node in its initial state. Called by {@link PageAllocator.Builder}.
@@ -63,12 +64,13 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param cacheMaxOrder largest order kept in thread caches, -1 for none (validated by the builder)
      * @param purgeAfter    how long a free block stays resident before the agent returns it to the OS
      * @param agent         whether to run the background agent
+     * @param elastic       whether the governor plugs and offlines nodes by itself
      * @throws IllegalStateException if {@value HandleTags#MAX_LIVE} allocators are open already, a node's memory
      *                               cannot be had, or the MBean name is taken
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
                                 long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
-                                Duration purgeAfter, boolean agent) {
+                                Duration purgeAfter, boolean agent, boolean elastic) {
         this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
                 addressSpaceFor(addressSpace, specs, backingKind, pageSize));
         this.telemetry = new Telemetry(name);
@@ -76,10 +78,11 @@ public final class DefaultPageAllocator implements PageAllocator {
         MemoryTable memory = new MemoryTable();
         AllocatorContext c = ctx;
         this.registry = new CacheRegistry(ctx, cacheMaxOrder + 1, () -> c.topology.zones);
-        this.allocation = new Allocation(ctx, registry, telemetry);
+        this.allocation = new Allocation(ctx, registry, telemetry, this::growForAllocation);
         this.lifecycle = new NodeLifecycle(ctx, telemetry, listeners, registry, memory);
         this.access = new Access(ctx, memory);
         this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access);
+        this.governor = new Governor(ctx, lifecycle, relocations, registry, elastic);
         Housekeeper agentStarted = null;
         try {
             for (int i = 0; i < specs.size(); i++) {
@@ -91,7 +94,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             if (jmx) {
                 telemetry.registerMBean(this);
             }
-            agentStarted = agent ? Housekeeper.start(ctx, registry, lifecycle::topology, purgeAfter) : null;
+            agentStarted = agent ? Housekeeper.start(ctx, registry, lifecycle::topology, purgeAfter, governor) : null;
         } catch (RuntimeException | Error e) {
             lifecycle.close(telemetry::unregisterMBean);
             throw e;
@@ -382,6 +385,56 @@ public final class DefaultPageAllocator implements PageAllocator {
         return lifecycle.addNode(spec);
     }
 
+    /** For {@link Allocation}: the governor's say before an allocation fails (false while being built). */
+    private boolean growForAllocation() {
+        Governor g = governor;
+        return g != null && g.growFor();
+    }
+
+    // =========================================================================================== capacity
+
+    @Override
+    public void setCapacityLimit(long bytes) {
+        ctx.checkOpen();
+        try {
+            governor.setLimit(bytes);
+            if (housekeeper != null) {
+                housekeeper.wake();
+            } else {
+                governor.enforceNow();
+            }
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
+    }
+
+    @Override
+    public long capacityLimit() {
+        ctx.checkOpen();
+        return governor.limit();
+    }
+
+    @Override
+    public long pluggedBytes() {
+        ctx.checkOpen();
+        return lifecycle.pluggedBytes();
+    }
+
+    @Override
+    public void setElastic(boolean on) {
+        ctx.checkOpen();
+        governor.setElastic(on);
+        if (housekeeper != null) {
+            housekeeper.wake();
+        }
+    }
+
+    @Override
+    public boolean isElastic() {
+        ctx.checkOpen();
+        return governor.isElastic();
+    }
+
     @Override
     public int nodeCount() {
         ctx.checkOpen();
@@ -392,7 +445,8 @@ public final class DefaultPageAllocator implements PageAllocator {
     public MemoryStatus status() {
         ctx.checkOpen();
         try {
-            return StatusView.status(lifecycle.topology(), registry);
+            return StatusView.status(lifecycle.topology(), registry, governor.limit(), governor.isElastic(),
+                    governor.lastReport());
         } catch (RuntimeException e) {
             throw ctx.closedOr(e);
         }

@@ -34,8 +34,10 @@ import static io.hotmem.internal.HandleLayout.VALIDATE_MASK;
  *       (b) the location only, by the mover that set MOVING, before the release store of {@link #publishMove}.</li>
  *   <li>A block's memory is written by its allocator (zeroing) only before {@link #publish}, and afterwards only
  *       under a pin or by the mover while MOVING.</li>
- *   <li>Zone memory stays mapped until its node is unplugged; a node is unplugged only when no block of it is
- *       live (or at close), and unplugging closes a shared arena, so a late access throws and never faults.</li>
+ *   <li>Every block lives in the allocator's one address range, which stays mapped until close (a shared
+ *       arena's close: a late access throws, never faults); a node is unplugged only when no block of it is live
+ *       (or at close), and unplugging only gives its pages back, so a late optimistic read of an old copy reads
+ *       zeros and fails validation.</li>
  * </ul>
  *
  * <h2>Guarantees</h2>
@@ -62,7 +64,7 @@ import static io.hotmem.internal.HandleLayout.VALIDATE_MASK;
  * <pre>{@code
  * long s = HandleProtocol.beginRead(chunk, base, handle);   // throws if stale
  * long loc = HandleTable.lpLocation(chunk, base);
- * long v = memoryOf(loc).get(JAVA_LONG, offsetOf(loc) + offset);  // may throw: retry
+ * long v = memory.get(JAVA_LONG, offsetOf(loc) + offset);  // the range segment
  * if (HandleProtocol.validate(chunk, base, s)) return v;    // else retry, then pin
  * }</pre>
  */

@@ -8,11 +8,13 @@ import java.util.function.Supplier;
 
 /**
  * The allocator's background agent (the kswapd of the original prototype, which never stopped: this one does).
- * Each round, at most every {@link #periodMillis}: gives back the caches of threads that have ended, gives back
+ * Each round, at most every {@link #periodMillis}: runs a pass of the capacity {@link Governor} (which may take a
+ * node offline or bring one online through the control lock), gives back the caches of threads that have ended, gives back
  * the caches of threads idle for the purge delay, and returns to the OS the free blocks that have stayed free for
  * the purge delay ({@link Zone#purgeLocked}, a bounded walk per zone-lock hold). Unplugged zones are skipped;
  * {@link #close()} stops the thread and waits for it. It works on the cache registry and the zones, never
- * through the allocator's facade, and takes no control lock (so close, which holds it, can join the thread).
+ * through the allocator's facade; only the governor takes the control lock, and it gives up once the allocator is
+ * closed (close marks it closed before it joins the thread, so the join cannot wait on the lock).
  */
 final class Housekeeper implements Agent {
     /** Page-map heads walked per zone-lock hold. */
@@ -30,10 +32,14 @@ final class Housekeeper implements Agent {
     private final WakeableIdleStrategy idle;
     private final AgentRunner runner;
     private int lastRound = Integer.MIN_VALUE;
+    private final Governor governor;
+    /** Set by {@link #wake}: run a round at once, whatever the period. */
+    private volatile boolean poked;
 
     private Housekeeper(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
-                        Duration purgeAfter) {
+                        Duration purgeAfter, Governor governor) {
         this.ctx = ctx;
+        this.governor = governor;
         this.registry = registry;
         this.topology = topology;
         this.ticker = ctx.ticker;
@@ -46,8 +52,8 @@ final class Housekeeper implements Agent {
     }
 
     static Housekeeper start(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
-                             Duration purgeAfter) {
-        Housekeeper h = new Housekeeper(ctx, registry, topology, purgeAfter);
+                             Duration purgeAfter, Governor governor) {
+        Housekeeper h = new Housekeeper(ctx, registry, topology, purgeAfter, governor);
         AgentRunner.startOnThread(h.runner, r -> {
             Thread t = new Thread(r);
             t.setDaemon(true);
@@ -59,9 +65,11 @@ final class Housekeeper implements Agent {
     @Override
     public int doWork() {
         int now = ticker.advance();
-        if (lastRound != Integer.MIN_VALUE && now - lastRound < periodMillis) {
+        boolean poke = poked;
+        if (!poke && lastRound != Integer.MIN_VALUE && now - lastRound < periodMillis) {
             return 0;
         }
+        poked = false;
         lastRound = now;
         return round(now);
     }
@@ -76,7 +84,8 @@ final class Housekeeper implements Agent {
         if (ctx.isClosed()) {
             return 0;
         }
-        long work = registry.reclaimDead();
+        long work = governor != null ? governor.pass() : 0;
+        work += registry.reclaimDead();
         work += registry.reclaimIdle(now, purgeTicks);
         long[] purged = new long[1];
         for (Zone z : topology.get().zones) {
@@ -95,6 +104,12 @@ final class Housekeeper implements Agent {
     @Override
     public String roleName() {
         return "hotmem-agent-" + ctx.name;
+    }
+
+    /** Cuts the agent's current idle wait short (a new capacity limit or elastic setting). */
+    void wake() {
+        poked = true;
+        idle.wake(runner.thread());
     }
 
     /** Stops the agent and waits for its thread to end. */

@@ -60,6 +60,33 @@ final class Listeners {
         return null;
     }
 
+    /**
+     * Asks every listener whether {@code node} may come online (plug or enable), stopping at the first that throws.
+     *
+     * @return null when none objected; the {@link RuntimeException} of a veto; or the {@link Error} one threw
+     */
+    Throwable goingOnline(int node) {
+        for (HotplugListener l : listeners) {
+            try {
+                l.onGoingOnline(node);
+            } catch (RuntimeException e) {
+                Telemetry.LOG.log(System.Logger.Level.WARNING, allocatorName + ": node " + node
+                        + " coming online vetoed by " + l, e);
+                return e;
+            } catch (Error e) {
+                Telemetry.LOG.log(System.Logger.Level.ERROR, allocatorName + ": listener " + l
+                        + " failed in onGoingOnline(" + node + "); the node stays as it is", e);
+                return e;
+            }
+        }
+        return null;
+    }
+
+    /** @return the first Error a listener threw (the rest logged), or null */
+    Error onCancelOnline(int node) {
+        return notify(node, HotplugListener::onCancelOnline, "onCancelOnline");
+    }
+
     /** @return the first Error a listener threw (the rest logged), or null */
     Error onCancelOffline(int node) {
         return notify(node, HotplugListener::onCancelOffline, "onCancelOffline");

@@ -81,8 +81,45 @@ final class NodeLifecycle {
         }
     }
 
+    /**
+     * Takes the control lock for {@code what} if it is free within {@code millis} (for the governor, which must not
+     * make an allocation wait out a drain).
+     *
+     * @return whether it was taken; false also when the calling thread holds it (a listener callback) or the
+     *         allocator is closed
+     */
+    boolean tryLock(long millis) {
+        if (control.isHeldByCurrentThread()) {
+            return false;
+        }
+        try {
+            if (!control.tryLock(millis, java.util.concurrent.TimeUnit.MILLISECONDS)) {
+                return false;
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            return false;
+        }
+        if (ctx.isClosed()) {
+            control.unlock();
+            return false;
+        }
+        return true;
+    }
+
     void unlock() {
         control.unlock();
+    }
+
+    /** @return the bytes of every node that is not UNPLUGGED (any thread; the states are read one by one) */
+    long pluggedBytes() {
+        long sum = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state != NodeState.UNPLUGGED) {
+                sum += n.spec.bytes();
+            }
+        }
+        return sum;
     }
 
     boolean isControlHeld() {
@@ -114,10 +151,72 @@ final class NodeLifecycle {
                 throw new IllegalStateException("cannot plug node " + node + ": it is " + n.state.label()
                         + " (plugged already)");
             }
+            checkLimitUnderControl(n);
+            goingOnlineUnderControl(n, "plug");
             plugUnderControl(n);
         } finally {
             control.unlock();
         }
+    }
+
+    /**
+     * Plugs and enables an UNPLUGGED node for the governor (control lock held): the limit and the listeners
+     * decide as for {@link #plug} and {@link #enable}.
+     *
+     * @throws IllegalStateException if the limit or a listener refuses (the node keeps its state)
+     */
+    void plugAndEnableUnderControl(Node n) {
+        assert control.isHeldByCurrentThread();
+        checkLimitUnderControl(n);
+        goingOnlineUnderControl(n, "plug");
+        plugUnderControl(n);
+        Error listenerError;
+        try {
+            goingOnlineUnderControl(n, "enable");
+        } catch (RuntimeException | Error e) {
+            unplugUnderControl(n, false); // nothing can be allocated from a DISABLED node: it is empty
+            throw e;
+        }
+        setStateUnderControl(n, NodeState.ENABLED);
+        listenerError = listeners.onOnline(n.id);
+        Listeners.rethrow(listenerError);
+    }
+
+    /** @throws IllegalStateException if plugging {@code n} would take plugged bytes past the capacity limit */
+    private void checkLimitUnderControl(Node n) {
+        long limit = ctx.capacityLimit;
+        long plugged = pluggedBytes();
+        if (limit != Long.MAX_VALUE && plugged + n.spec.bytes() > limit) {
+            throw new IllegalStateException("cannot plug node " + n.id + ": its " + n.spec.bytes() + " bytes and "
+                    + "the " + plugged + " plugged would pass the capacity limit of " + limit + " bytes");
+        }
+    }
+
+    /**
+     * Asks the listeners whether {@code n} may come online ({@code onGoingOnline}); on a veto tells them
+     * {@code onCancelOnline} and throws: the node keeps its state.
+     *
+     * @throws IllegalStateException with the veto as its cause; or the Error a listener threw
+     */
+    private void goingOnlineUnderControl(Node n, String what) {
+        Throwable veto = listeners.goingOnline(n.id);
+        if (veto == null) {
+            return;
+        }
+        Error cancelError = listeners.onCancelOnline(n.id);
+        if (veto instanceof Error e) {
+            if (cancelError != null) {
+                e.addSuppressed(cancelError);
+            }
+            throw e;
+        }
+        IllegalStateException refused = new IllegalStateException("cannot " + what + " node " + n.id
+                + ": a HotplugListener vetoed it in onGoingOnline (" + veto + ")", veto);
+        if (cancelError != null) {
+            cancelError.addSuppressed(refused);
+            throw cancelError;
+        }
+        throw refused;
     }
 
     void enable(int node) {
@@ -129,6 +228,7 @@ final class NodeLifecycle {
                 throw new IllegalStateException("cannot enable node " + node + ": it is " + n.state.label()
                         + (n.state == NodeState.UNPLUGGED ? " (plug it first)" : " already"));
             }
+            goingOnlineUnderControl(n, "enable");
             setStateUnderControl(n, NodeState.ENABLED);
             listenerError = listeners.onOnline(node);
         } finally {
@@ -193,6 +293,7 @@ final class NodeLifecycle {
             }
             memory.ensure(zoneId);
             if (spec.initialState() != NodeState.UNPLUGGED) {
+                checkLimitUnderControl(n);
                 plugUnderControl(n);
                 if (spec.initialState() == NodeState.ENABLED) {
                     setStateUnderControl(n, NodeState.ENABLED);
@@ -236,6 +337,12 @@ final class NodeLifecycle {
     RelocationReport offline(int node, Duration timeout, Relocations relocations) {
         return relocations.reported("offline node " + node, timeout, (start, deadline, listenerError) ->
                 offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError));
+    }
+
+    /** {@link #offline} for the governor: null when the control lock is busy (see {@link Relocations#reported}). */
+    RelocationReport tryOffline(int node, Duration timeout, Relocations relocations) {
+        return relocations.reported("offline node " + node, timeout, (start, deadline, listenerError) ->
+                offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError), true);
     }
 
     private RelocationReport offlineUnderControl(Node n, long start, long deadline, Relocations relocations,

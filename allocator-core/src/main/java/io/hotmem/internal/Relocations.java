@@ -58,12 +58,26 @@ final class Relocations {
      * for {@code what}, then once it is released the JFR event and log line, and the first Error a listener threw.
      */
     RelocationReport reported(String what, Duration timeout, Body body) {
+        return reported(what, timeout, body, false);
+    }
+
+    /**
+     * {@link #reported(String, Duration, Body)}, or, with {@code tryOnly}, only if the control lock is free within
+     * {@link Governor#LOCK_MILLIS} (for the governor on the agent's thread, which close joins with the lock held).
+     *
+     * @return the report, or null when {@code tryOnly} and the lock was busy (or the allocator closed)
+     */
+    RelocationReport reported(String what, Duration timeout, Body body, boolean tryOnly) {
         long start = System.nanoTime();
         long deadline = deadline(start, timeout);
         RelocationEvent event = Telemetry.relocationStarted();
         Error[] listenerError = new Error[1];
         RelocationReport r;
-        lifecycle.lock(what);
+        if (!tryOnly) {
+            lifecycle.lock(what);
+        } else if (!lifecycle.tryLock(Governor.LOCK_MILLIS)) {
+            return null;
+        }
         try {
             r = body.run(start, deadline, listenerError);
         } catch (RuntimeException | Error e) {

@@ -17,10 +17,12 @@ final class StatusView {
     private StatusView() {
     }
 
-    static MemoryStatus status(Topology t, CacheRegistry registry) {
+    static MemoryStatus status(Topology t, CacheRegistry registry, long limit, boolean elastic, String report) {
         List<NodeStatus> out = new ArrayList<>();
+        long plugged = 0;
         for (Node n : t.nodes) {
             NodeState state = n.state;
+            plugged += state != NodeState.UNPLUGGED ? n.spec.bytes() : 0;
             List<ZoneStatus> zs = new ArrayList<>();
             if (state != NodeState.UNPLUGGED) {
                 for (Zone z : n.zones) {
@@ -29,7 +31,7 @@ final class StatusView {
             }
             out.add(new NodeStatus(n.id, state, n.spec.hotRemovable(), zs));
         }
-        return new MemoryStatus(out);
+        return new MemoryStatus(out, plugged, limit, elastic, report);
     }
 
     /** @throws IllegalStateException naming the first broken invariant */

@@ -34,6 +34,13 @@ final class WakeableIdleStrategy implements IdleStrategy {
     public void reset() {
     }
 
+    /** Ends a wait in progress of {@code thread} (null: not started yet) without stopping the strategy. */
+    void wake(Thread thread) {
+        if (thread != null) {
+            LockSupport.unpark(thread);
+        }
+    }
+
     /** Makes every later {@link #idle} return at once and wakes {@code thread} from a wait in progress. */
     void stop(Thread thread) {
         stopped = true;

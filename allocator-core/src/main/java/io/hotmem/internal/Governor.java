@@ -1,0 +1,342 @@
+package io.hotmem.internal;
+
+import io.hotmem.NodeState;
+import io.hotmem.RelocationReport;
+
+import java.time.Duration;
+
+/**
+ * The capacity governor: keeps the plugged bytes at most the capacity limit by taking hot-removable nodes offline
+ * (those with the fewest used bytes first, their data drained into the rest), and, when elastic, plugs and enables
+ * an unplugged hot-removable node before allocations would fail and offlines one when free memory stays high.
+ * Linux's auto-online of movable memory and virtio-mem, inside the allocator.
+ *
+ * <p><b>Who runs it.</b> {@link #pass} runs on the background agent each round; without the agent,
+ * {@link #setLimit} runs passes itself until the limit is met or a pass fails. {@link #growFor} runs on an
+ * allocating thread that found no memory. Every step takes the control lock like any node transition, so the
+ * governor and operators are serialised; the governor only tries the lock for a short while, so an allocation
+ * never waits out a drain.
+ *
+ * <p><b>Guarantees.</b> Fixed nodes are never offlined. A pinned straggler delays an offline, never forces it:
+ * a failed offline rolls back (the node stays ENABLED with its data) and the governor backs off (doubling from
+ * {@link #MIN_BACKOFF_NANOS} to {@link #MAX_BACKOFF_NANOS}) before it tries again. A listener's veto of a plug is
+ * respected the same way. Plug never passes the limit ({@link NodeLifecycle}); so plugged bytes only go down
+ * while they are above it.
+ *
+ * <p><b>Watermarks (elastic).</b> Low: free bytes in ENABLED zones below {@code max(largest block, plugged / 8)}
+ * make the governor plug a node (if the limit leaves room). High: a node is offlined once the free bytes without
+ * it would still be at least twice the low watermark, and that has held for {@link #HOLD_NANOS} (hysteresis).
+ */
+final class Governor {
+    static final long MIN_BACKOFF_NANOS = 50_000_000L;
+    static final long MAX_BACKOFF_NANOS = 5_000_000_000L;
+    /** How long free memory must stay high before an elastic shrink. */
+    static final long HOLD_NANOS = 2_000_000_000L;
+    /** How long one offline of the governor may take before it rolls back. */
+    static final Duration OFFLINE_TIMEOUT = Duration.ofSeconds(2);
+    /** How long the governor waits for the control lock. */
+    static final long LOCK_MILLIS = 50;
+
+    private final AllocatorContext ctx;
+    private final NodeLifecycle lifecycle;
+    private final Relocations relocations;
+    private final CacheRegistry registry;
+    private volatile boolean elastic;
+
+    // Guarded by the monitor of this object (the agent, setLimit and growFor may run passes at once).
+    private long nextAttempt = Long.MIN_VALUE;
+    private long backoff = MIN_BACKOFF_NANOS;
+    private long highSince = Long.MIN_VALUE;
+    private String lastReport = "";
+
+    Governor(AllocatorContext ctx, NodeLifecycle lifecycle, Relocations relocations, CacheRegistry registry,
+             boolean elastic) {
+        this.ctx = ctx;
+        this.lifecycle = lifecycle;
+        this.relocations = relocations;
+        this.registry = registry;
+        this.elastic = elastic;
+    }
+
+    boolean isElastic() {
+        return elastic;
+    }
+
+    void setElastic(boolean on) {
+        elastic = on;
+    }
+
+    /** @return the limit, {@code Long.MAX_VALUE} for none */
+    long limit() {
+        return ctx.capacityLimit;
+    }
+
+    /** @return what the governor last could not do (empty when the limit is met) */
+    synchronized String lastReport() {
+        return lastReport;
+    }
+
+    /**
+     * Sets the limit under the control lock, after checking it can be met.
+     *
+     * @throws IllegalArgumentException if {@code bytes} is negative, below the plugged fixed nodes, or below those
+     *                                  plus the bytes in use in hot-removable nodes; nothing changes
+     */
+    void setLimit(long bytes) {
+        if (bytes < 0) {
+            throw new IllegalArgumentException("capacity limit " + bytes + " is negative (Long.MAX_VALUE: none)");
+        }
+        lifecycle.lock("setCapacityLimit");
+        try {
+            long fixed = 0;
+            long usedRemovable = 0;
+            for (Node n : ctx.topology.nodes) {
+                if (n.state == NodeState.UNPLUGGED) {
+                    continue;
+                }
+                if (n.spec.hotRemovable()) {
+                    usedRemovable += usedBytes(n);
+                } else {
+                    fixed += n.spec.bytes();
+                }
+            }
+            if (bytes < fixed) {
+                throw new IllegalArgumentException("capacity limit " + bytes + " is below the " + fixed
+                        + " bytes of plugged fixed nodes, which are never offlined");
+            }
+            if (bytes < fixed + usedRemovable) {
+                throw new IllegalArgumentException("capacity limit " + bytes + " is below the " + fixed
+                        + " bytes of plugged fixed nodes plus the " + usedRemovable
+                        + " bytes in use in hot-removable nodes (free some first)");
+            }
+            ctx.capacityLimit = bytes;
+            Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": capacity limit "
+                    + (bytes == Long.MAX_VALUE ? "none" : bytes + " bytes") + " (plugged "
+                    + lifecycle.pluggedBytes() + " bytes)");
+        } finally {
+            lifecycle.unlock();
+        }
+        synchronized (this) {
+            nextAttempt = Long.MIN_VALUE; // a new limit is worth an attempt at once
+            backoff = MIN_BACKOFF_NANOS;
+        }
+    }
+
+    /**
+     * Shrinks until the limit is met or a step fails (for callers without the agent).
+     */
+    void enforceNow() {
+        while (!ctx.isClosed() && lifecycle.pluggedBytes() > ctx.capacityLimit) {
+            if (!shrinkStep(true)) {
+                return;
+            }
+        }
+    }
+
+    /**
+     * One pass: above the limit, one offline step; when elastic, one grow or shrink step by the watermarks.
+     *
+     * @return 1 if it changed a node, else 0
+     */
+    int pass() {
+        if (ctx.isClosed()) {
+            return 0;
+        }
+        if (lifecycle.pluggedBytes() > ctx.capacityLimit) {
+            return shrinkStep(false) ? 1 : 0;
+        }
+        report("");
+        if (!elastic) {
+            return 0;
+        }
+        long free = freeBytes();
+        long low = lowWatermark();
+        if (free < low) {
+            synchronized (this) {
+                highSince = Long.MIN_VALUE;
+            }
+            return grow() ? 1 : 0;
+        }
+        Node victim = victim();
+        if (victim == null || free - freeBytesOf(victim) < 2 * low) {
+            synchronized (this) {
+                highSince = Long.MIN_VALUE;
+            }
+            return 0;
+        }
+        long now = System.nanoTime();
+        synchronized (this) {
+            if (highSince == Long.MIN_VALUE) {
+                highSince = now;
+                return 0;
+            }
+            if (now - highSince < HOLD_NANOS) {
+                return 0;
+            }
+            highSince = Long.MIN_VALUE;
+        }
+        return shrinkStep(false) ? 1 : 0;
+    }
+
+    /**
+     * Called by an allocation that found no memory: when elastic, plugs and enables a node if the limit allows.
+     *
+     * @return whether a node came online (the caller tries again)
+     */
+    boolean growFor() {
+        return elastic && !ctx.isClosed() && grow();
+    }
+
+    // ------------------------------------------------------------------------------------------------ steps
+
+    /** Plugs and enables the lowest unplugged hot-removable node that fits under the limit. */
+    private boolean grow() {
+        if (!due()) {
+            return false;
+        }
+        if (!lifecycle.tryLock(LOCK_MILLIS)) {
+            return false;
+        }
+        Node chosen = null;
+        try {
+            long plugged = lifecycle.pluggedBytes();
+            for (Node n : ctx.topology.nodes) {
+                if (n.state == NodeState.UNPLUGGED && n.spec.hotRemovable() && n.retiredScope == null
+                        && plugged + n.spec.bytes() <= ctx.capacityLimit) {
+                    chosen = n;
+                    break;
+                }
+            }
+            if (chosen == null) {
+                return false;
+            }
+            lifecycle.plugAndEnableUnderControl(chosen);
+        } catch (RuntimeException e) {
+            failed("plug node " + chosen.id + ": " + e.getMessage());
+            return false;
+        } finally {
+            lifecycle.unlock();
+        }
+        succeeded();
+        Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": governor plugged and enabled node " + chosen.id
+                + " (plugged " + lifecycle.pluggedBytes() + " bytes, limit " + limitText() + ")");
+        return true;
+    }
+
+    /**
+     * Offlines the hot-removable node with the fewest used bytes.
+     *
+     * @param ignoreBackoff for {@link #enforceNow}: try at once
+     * @return whether it went offline
+     */
+    private boolean shrinkStep(boolean ignoreBackoff) {
+        if (!ignoreBackoff && !due()) {
+            return false;
+        }
+        Node victim = victim();
+        if (victim == null) {
+            report("the capacity limit " + limitText() + " cannot be met: " + lifecycle.pluggedBytes()
+                    + " bytes are plugged and no hot-removable node is left to offline");
+            return false;
+        }
+        RelocationReport r;
+        try {
+            r = lifecycle.tryOffline(victim.id, OFFLINE_TIMEOUT, relocations);
+        } catch (RuntimeException e) {
+            if (ctx.isClosed()) {
+                return false;
+            }
+            failed("offline node " + victim.id + ": " + e.getMessage());
+            return false;
+        }
+        if (r == null) {
+            return false; // the control lock is busy (an operator's transition, or close): next round
+        }
+        if (!r.complete()) {
+            failed("offline node " + victim.id + " did not complete: " + r);
+            return false;
+        }
+        succeeded();
+        Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": governor took node " + victim.id
+                + " offline (plugged " + lifecycle.pluggedBytes() + " bytes, limit " + limitText() + ")");
+        return true;
+    }
+
+    // ------------------------------------------------------------------------------------------------ helpers
+
+    /** @return the plugged hot-removable node with the fewest used bytes (ties: the highest id), or null */
+    private Node victim() {
+        Node best = null;
+        long bestUsed = Long.MAX_VALUE;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state == NodeState.UNPLUGGED || !n.spec.hotRemovable()) {
+                continue;
+            }
+            long used = usedBytes(n);
+            if (used <= bestUsed) {
+                best = n;
+                bestUsed = used;
+            }
+        }
+        return best;
+    }
+
+    /** @return bytes of {@code n} neither free in its zones nor cached free by threads */
+    private long usedBytes(Node n) {
+        long pages = 0;
+        for (Zone z : n.zones) {
+            pages += Math.max(0, z.pages - z.freePages() - registry.cachedPages(z.id));
+        }
+        return pages << ctx.pageShift;
+    }
+
+    private long freeBytesOf(Node n) {
+        long pages = 0;
+        for (Zone z : n.zones) {
+            pages += z.freePages() + registry.cachedPages(z.id);
+        }
+        return pages << ctx.pageShift;
+    }
+
+    /** @return free (and cached free) bytes in ENABLED nodes */
+    private long freeBytes() {
+        long sum = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state == NodeState.ENABLED) {
+                sum += freeBytesOf(n);
+            }
+        }
+        return sum;
+    }
+
+    private long lowWatermark() {
+        return Math.max(ctx.maxBlockBytes, lifecycle.pluggedBytes() / 8);
+    }
+
+    private synchronized boolean due() {
+        return nextAttempt == Long.MIN_VALUE || System.nanoTime() - nextAttempt >= 0;
+    }
+
+    private synchronized void failed(String why) {
+        nextAttempt = System.nanoTime() + backoff;
+        backoff = Math.min(MAX_BACKOFF_NANOS, backoff * 2);
+        report(why);
+        Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": governor: " + why + "; next try in "
+                + (backoff / 2 / 1_000_000) + " ms");
+    }
+
+    private synchronized void succeeded() {
+        nextAttempt = Long.MIN_VALUE;
+        backoff = MIN_BACKOFF_NANOS;
+        lastReport = "";
+    }
+
+    private synchronized void report(String why) {
+        lastReport = why;
+    }
+
+    private String limitText() {
+        long l = ctx.capacityLimit;
+        return l == Long.MAX_VALUE ? "none" : l + " bytes";
+    }
+}
