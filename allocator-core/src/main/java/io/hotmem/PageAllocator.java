@@ -596,6 +596,9 @@ public interface PageAllocator extends AutoCloseable {
         private Duration purgeAfter = Duration.ofSeconds(10);
         private boolean backgroundThread = true;
         private boolean elastic;
+        private boolean followCgroup;
+        private java.nio.file.Path cgroupDir;
+        private long cgroupReserve;
         private final List<NodeSpec> nodes = new ArrayList<>();
 
         Builder() {
@@ -749,6 +752,30 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Makes the capacity limit follow a cgroup v2 memory limit (a container's, a pod's): the background agent
+         * reads {@code memory.max} and {@code memory.high} of the cgroup at most every 100 ms, and the limit becomes
+         * the smaller of the two minus what the rest of the process uses (its resident set minus hotmem's resident
+         * memory) minus {@code reserveBytes}, and never more than {@link PageAllocator#setCapacityLimit} says. A
+         * cgroup that leaves less than the allocator needs (plugged fixed nodes plus data) is met as far as it can
+         * be; a file that cannot be parsed changes nothing; both are shown in
+         * {@link MemoryStatus#governorReport()}. Needs the background agent.
+         *
+         * @param cgroupDirectory the cgroup's directory (holding {@code memory.max}); null for the process's own,
+         *                        found under {@code /sys/fs/cgroup} from {@code /proc/self/cgroup}
+         * @param reserveBytes    bytes of the cgroup's limit kept for the rest of the process to grow into
+         * @return this
+         */
+        public Builder followCgroup(java.nio.file.Path cgroupDirectory, long reserveBytes) {
+            if (reserveBytes < 0) {
+                throw new IllegalArgumentException("reserveBytes " + reserveBytes + " is negative");
+            }
+            this.followCgroup = true;
+            this.cgroupDir = cgroupDirectory;
+            this.cgroupReserve = reserveBytes;
+            return this;
+        }
+
+        /**
          * Returns this.
          *
          * @param spec the next node (ids follow the order of these calls)
@@ -771,12 +798,16 @@ public interface PageAllocator extends AutoCloseable {
         public PageAllocator build() {
             int cacheOrder = threadCacheMaxOrder != DEFAULT_CACHE_ORDER ? threadCacheMaxOrder
                     : 16 - Integer.numberOfTrailingZeros(pageSize);
+            if (followCgroup && !backgroundThread) {
+                throw new IllegalArgumentException("followCgroup needs the background agent (backgroundThread(true))");
+            }
             if (addressSpace % pageSize != 0) {
                 throw new IllegalArgumentException("addressSpace " + addressSpace + " must be a multiple of the page "
                         + "size " + pageSize);
             }
             return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
-                    Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic);
+                    Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic, followCgroup, cgroupDir,
+                    cgroupReserve);
         }
     }
 }

@@ -65,12 +65,17 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param purgeAfter    how long a free block stays resident before the agent returns it to the OS
      * @param agent         whether to run the background agent
      * @param elastic       whether the governor plugs and offlines nodes by itself
+     * @param followCgroup  whether the capacity limit follows a cgroup v2 memory limit
+     * @param cgroupDir     the cgroup's directory, null for the process's own
+     * @param cgroupReserve bytes of the cgroup's limit kept for the rest of the process
      * @throws IllegalStateException if {@value HandleTags#MAX_LIVE} allocators are open already, a node's memory
      *                               cannot be had, or the MBean name is taken
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
                                 long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
-                                Duration purgeAfter, boolean agent, boolean elastic) {
+                                Duration purgeAfter, boolean agent, boolean elastic, boolean followCgroup,
+                                java.nio.file.Path cgroupDir, long cgroupReserve) {
+        CgroupLimit cgroup = followCgroup ? new CgroupLimit(cgroupDir, cgroupReserve) : null; // before any resource
         this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
                 addressSpaceFor(addressSpace, specs, backingKind, pageSize));
         this.telemetry = new Telemetry(name);
@@ -82,7 +87,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         this.lifecycle = new NodeLifecycle(ctx, telemetry, listeners, registry, memory);
         this.access = new Access(ctx, memory);
         this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access);
-        this.governor = new Governor(ctx, lifecycle, relocations, registry, elastic);
+        this.governor = new Governor(ctx, lifecycle, relocations, registry, elastic, cgroup);
         Housekeeper agentStarted = null;
         try {
             for (int i = 0; i < specs.size(); i++) {

@@ -23,6 +23,11 @@ import java.time.Duration;
  * respected the same way. Plug never passes the limit ({@link NodeLifecycle}); so plugged bytes only go down
  * while they are above it.
  *
+ * <p><b>Cgroup.</b> Given a {@link CgroupLimit}, each pass (at most every {@link CgroupLimit#PERIOD_NANOS}) reads
+ * it and makes the limit {@code min(the limit set by setLimit, what the cgroup leaves)}, never below what the
+ * allocator needs (plugged fixed nodes plus bytes in use in hot-removable ones): a cgroup that leaves less is met as
+ * far as it can be and reported; a file that cannot be parsed changes nothing and is reported.
+ *
  * <p><b>Watermarks (elastic).</b> Low: free bytes in ENABLED zones below {@code max(largest block, plugged / 8)}
  * make the governor plug a node (if the limit leaves room). High: a node is offlined once the free bytes without
  * it would still be at least twice the low watermark, and that has held for {@link #HOLD_NANOS} (hysteresis).
@@ -41,7 +46,13 @@ final class Governor {
     private final NodeLifecycle lifecycle;
     private final Relocations relocations;
     private final CacheRegistry registry;
+    private final CgroupLimit cgroup;
     private volatile boolean elastic;
+    /** The limit {@link #setLimit} set; the effective one ({@code ctx.capacityLimit}) may be lower (cgroup). */
+    private volatile long setLimit = Long.MAX_VALUE;
+    /** What the cgroup left at its last read ({@code Long.MAX_VALUE}: no cgroup, or no limit there). */
+    private volatile long cgroupLimit = Long.MAX_VALUE;
+    private long lastCgroupRead = Long.MIN_VALUE;
 
     // Guarded by the monitor of this object (the agent, setLimit and growFor may run passes at once).
     private long nextAttempt = Long.MIN_VALUE;
@@ -50,8 +61,9 @@ final class Governor {
     private String lastReport = "";
 
     Governor(AllocatorContext ctx, NodeLifecycle lifecycle, Relocations relocations, CacheRegistry registry,
-             boolean elastic) {
+             boolean elastic, CgroupLimit cgroup) {
         this.ctx = ctx;
+        this.cgroup = cgroup;
         this.lifecycle = lifecycle;
         this.relocations = relocations;
         this.registry = registry;
@@ -88,18 +100,8 @@ final class Governor {
         }
         lifecycle.lock("setCapacityLimit");
         try {
-            long fixed = 0;
-            long usedRemovable = 0;
-            for (Node n : ctx.topology.nodes) {
-                if (n.state == NodeState.UNPLUGGED) {
-                    continue;
-                }
-                if (n.spec.hotRemovable()) {
-                    usedRemovable += usedBytes(n);
-                } else {
-                    fixed += n.spec.bytes();
-                }
-            }
+            long fixed = fixedBytes();
+            long usedRemovable = usedRemovableBytes();
             if (bytes < fixed) {
                 throw new IllegalArgumentException("capacity limit " + bytes + " is below the " + fixed
                         + " bytes of plugged fixed nodes, which are never offlined");
@@ -109,7 +111,8 @@ final class Governor {
                         + " bytes of plugged fixed nodes plus the " + usedRemovable
                         + " bytes in use in hot-removable nodes (free some first)");
             }
-            ctx.capacityLimit = bytes;
+            setLimit = bytes;
+            ctx.capacityLimit = Math.min(bytes, Math.max(cgroupLimit, fixed + usedRemovable));
             Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": capacity limit "
                     + (bytes == Long.MAX_VALUE ? "none" : bytes + " bytes") + " (plugged "
                     + lifecycle.pluggedBytes() + " bytes)");
@@ -142,10 +145,11 @@ final class Governor {
         if (ctx.isClosed()) {
             return 0;
         }
+        String cgroupProblem = followCgroup();
         if (lifecycle.pluggedBytes() > ctx.capacityLimit) {
             return shrinkStep(false) ? 1 : 0;
         }
-        report("");
+        report(cgroupProblem);
         if (!elastic) {
             return 0;
         }
@@ -260,6 +264,102 @@ final class Governor {
         Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": governor took node " + victim.id
                 + " offline (plugged " + lifecycle.pluggedBytes() + " bytes, limit " + limitText() + ")");
         return true;
+    }
+
+    /**
+     * Reads the cgroup (when followed and due) and applies what it leaves.
+     *
+     * @return what could not be followed, or empty
+     */
+    private String followCgroup() {
+        if (cgroup == null) {
+            return "";
+        }
+        long now = System.nanoTime();
+        synchronized (this) {
+            if (lastCgroupRead != Long.MIN_VALUE && now - lastCgroupRead < CgroupLimit.PERIOD_NANOS) {
+                return cgroupLimit < floor() ? cgroupShort(cgroupLimit) : "";
+            }
+            lastCgroupRead = now;
+        }
+        long target;
+        try {
+            target = cgroup.limitFor(residentBytes());
+        } catch (IllegalStateException e) {
+            String why = "cgroup: " + e.getMessage() + "; the limit stays " + limitText();
+            if (!why.equals(lastReport())) {
+                Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": " + why);
+            }
+            return why;
+        }
+        if (!lifecycle.tryLock(LOCK_MILLIS)) {
+            return "";
+        }
+        String problem;
+        try {
+            long floor = floor();
+            long applied = Math.min(setLimit, Math.max(target, floor));
+            problem = target < floor ? cgroupShort(target) : "";
+            if (target != cgroupLimit) {
+                Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": cgroup " + cgroup.dir() + " leaves "
+                        + (target == Long.MAX_VALUE ? "no limit" : target + " bytes") + "; capacity limit "
+                        + (applied == Long.MAX_VALUE ? "none" : applied + " bytes"));
+            }
+            cgroupLimit = target;
+            ctx.capacityLimit = applied;
+        } finally {
+            lifecycle.unlock();
+        }
+        return problem;
+    }
+
+    private String cgroupShort(long target) {
+        return "the cgroup leaves " + target + " bytes, less than the " + floor()
+                + " bytes of fixed nodes and data; the limit is held there";
+    }
+
+    /** @return plugged fixed bytes plus bytes in use in hot-removable nodes: the least a limit can be */
+    private long floor() {
+        return fixedBytes() + usedRemovableBytes();
+    }
+
+    private long fixedBytes() {
+        long sum = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state != NodeState.UNPLUGGED && !n.spec.hotRemovable()) {
+                sum += n.spec.bytes();
+            }
+        }
+        return sum;
+    }
+
+    private long usedRemovableBytes() {
+        long sum = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state != NodeState.UNPLUGGED && n.spec.hotRemovable()) {
+                sum += usedBytes(n);
+            }
+        }
+        return sum;
+    }
+
+    /** @return the allocator's resident bytes: plugged pages not given back to the OS */
+    private long residentBytes() {
+        long pages = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state == NodeState.UNPLUGGED) {
+                continue;
+            }
+            for (Zone z : n.zones) {
+                z.lock.lock();
+                try {
+                    pages += z.pages - z.purgedPagesLocked();
+                } finally {
+                    z.lock.unlock();
+                }
+            }
+        }
+        return pages << ctx.pageShift;
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
