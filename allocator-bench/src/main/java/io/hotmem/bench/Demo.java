@@ -212,14 +212,53 @@ public final class Demo {
         sleep(o.phaseSeconds());
         Phase after = phase("after", t0, ops0);
         command("status");
+        Phase limited = capacityPhase();
         out.println("workload (each operation: allocate, write, verify and free a 4-64 KiB buffer, or check 4 words "
                 + "of a long-lived one)");
         out.printf(Locale.ROOT, "  %-13s %9s %12s %10s %10s %10s%n", "phase", "seconds", "ops/s", "p50 us",
                 "p99 us", "max us");
-        for (Phase p : List.of(before, during, after)) {
+        for (Phase p : List.of(before, during, after, limited)) {
             out.println("  " + p);
         }
         out.println();
+    }
+
+    /**
+     * The capacity limit goes down by one node under the live workload: the governor (on the background agent)
+     * takes the emptiest hot-removable node offline by itself; then the limit is lifted and the node comes back.
+     */
+    private Phase capacityPhase() {
+        long plugged = a.pluggedBytes();
+        long limitMiB = (plugged >> 20) - o.nodeMiB();
+        long rssBefore = rssBytes();
+        latency.getIntervalHistogram(); // start a fresh phase
+        long t0 = System.nanoTime();
+        long ops0 = ops.get();
+        command("capacity " + limitMiB);
+        long deadline = System.nanoTime() + 60_000_000_000L;
+        while (a.pluggedBytes() > limitMiB << 20 && System.nanoTime() < deadline) {
+            sleep(0.05);
+        }
+        Phase limited = phase("under limit", t0, ops0);
+        long rssAfter = rssBytes();
+        int bad = verifyLongLived();
+        out.printf(Locale.ROOT, "the governor shrank hotmem to %s by itself in %.1f s (limit %d MiB); %s%n",
+                mib(a.pluggedBytes()), limited.seconds(), limitMiB,
+                bad == 0 ? "every long-lived buffer verified" : "LOST DATA in " + bad + " buffers");
+        if (rssBefore >= 0) {
+            out.printf(Locale.ROOT, "process RSS: %s before the limit, %s after (%s returned to the OS)%n%n",
+                    mib(rssBefore), mib(rssAfter), mib(rssBefore - rssAfter));
+        }
+        command("status");
+        command("capacity none");
+        for (int n = 1; n < a.nodeCount(); n++) {
+            if (a.status().node(n).state() == io.hotmem.NodeState.UNPLUGGED) {
+                command("plug " + n);
+                command("enable " + n);
+            }
+        }
+        out.printf(Locale.ROOT, "limit lifted: hotmem holds %s again%n%n", mib(a.pluggedBytes()));
+        return limited;
     }
 
     private void interactive(InputStream in) {
