@@ -81,6 +81,11 @@ class ClosedAllocatorContractTest {
             calls.put("copyFrom(MemorySegment, long, long, long, long)", () -> a.copyFrom(buf, 0, movable, 0, 64));
             calls.put("copyTo(long, long, MemorySegment, long, long)", () -> a.copyTo(movable, 0, buf, 0, 64));
             calls.put("read(long, Function)", () -> a.read(movable, seg -> seg.get(ValueLayout.JAVA_LONG, 0)));
+            calls.put("setCapacityLimit(long)", () -> a.setCapacityLimit(Long.MAX_VALUE));
+            calls.put("capacityLimit()", a::capacityLimit);
+            calls.put("pluggedBytes()", a::pluggedBytes);
+            calls.put("setElastic(boolean)", () -> a.setElastic(true));
+            calls.put("isElastic()", a::isElastic);
             calls.put("readAsLong(long, ToLongFunction)", () -> a.readAsLong(movable, seg -> 1L));
             calls.put("readAsLong(long, long, long, ToLongFunction)", () -> a.readAsLong(movable, 0, 8,
                     seg -> seg.get(ValueLayout.JAVA_LONG, 0)));
