@@ -110,6 +110,9 @@ public final class HotplugCommands {
 
     /** {@code capacity M|none}: sets the capacity limit in MiB. */
     private String capacity(String[] w, String line) {
+        if (w.length < 2) {
+            throw malformed("'capacity' needs a number of MiB or none", line);
+        }
         arity(w, 2, 2, line);
         long bytes;
         if (w[1].equalsIgnoreCase("none")) {
@@ -134,6 +137,9 @@ public final class HotplugCommands {
 
     /** {@code elastic on|off}. */
     private String elastic(String[] w, String line) {
+        if (w.length < 2) {
+            throw malformed("'elastic' needs on or off", line);
+        }
         arity(w, 2, 2, line);
         boolean on = switch (w[1].toLowerCase(Locale.ROOT)) {
             case "on" -> true;

@@ -420,7 +420,8 @@ public interface PageAllocator extends AutoCloseable {
      * @param spec the node; its size must be a multiple of the page size
      * @return the new node's id
      * @throws IllegalStateException if the node does not fit in what is left of the address space
-     *         ({@link Builder#addressSpace}); nothing changes
+     *         ({@link Builder#addressSpace}), or it starts plugged and its bytes would pass the capacity limit, or a
+     *         {@link HotplugListener} vetoes its plug or enable ({@code onGoingOnline}); nothing is added
      */
     int addNode(NodeSpec spec);
 
@@ -583,6 +584,8 @@ public interface PageAllocator extends AutoCloseable {
 
     /** Builds a {@link PageAllocator}. Not thread-safe. */
     final class Builder {
+        /** The most address space one allocator may reserve: 4 PiB. */
+        private static final long MAX_ADDRESS_SPACE = 1L << 52;
         /** Marks "pick the default" for the thread-cache limit. */
         private static final int DEFAULT_CACHE_ORDER = Integer.MIN_VALUE;
 
@@ -665,15 +668,17 @@ public interface PageAllocator extends AutoCloseable {
          * later with {@link PageAllocator#addNode} must fit in what is left. With MMAP backing the range is
          * reserved with {@code MAP_NORESERVE} and costs address space only until its pages are touched; with ARENA
          * backing the whole range is allocated (and resident) at once. Default: with MMAP, the nodes given to the
-         * builder plus four times as much again (at least 1 GiB); with ARENA, exactly the nodes given.
+         * builder plus four times as much again (at least 1 GiB, at most 64 TiB unless the nodes need more); with
+         * ARENA, exactly the nodes given.
          *
          * @param bytes a multiple of the page size, at least the bytes of the nodes given (checked by
          *              {@link #build()})
          * @return this
          */
         public Builder addressSpace(long bytes) {
-            if (bytes <= 0) {
-                throw new IllegalArgumentException("addressSpace " + bytes + " must be positive");
+            if (bytes <= 0 || bytes > MAX_ADDRESS_SPACE) {
+                throw new IllegalArgumentException("addressSpace " + bytes + " must be from 1 to " + MAX_ADDRESS_SPACE
+                        + " (4 PiB)");
             }
             this.addressSpace = bytes;
             return this;

@@ -44,11 +44,18 @@ final class Allocation {
     private final long maxBlockBytes;
     private final int pageShift;
 
-    /** Asked before an allocation fails: may bring a node online (the elastic governor); true to try again. */
-    private final java.util.function.BooleanSupplier grow;
+    /** Asked before an allocation fails: may bring a node online (the elastic governor). */
+    interface Growth {
+        /** @return whether a node that could serve a block of {@code order} with {@code flags} came online */
+        boolean grow(int flags, int order, int preferredNode);
+    }
 
-    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry,
-               java.util.function.BooleanSupplier grow) {
+    /** Tries of {@link Growth} per allocation (another thread may take the new node's memory first). */
+    private static final int GROW_RETRIES = 2;
+
+    private final Growth grow;
+
+    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry, Growth grow) {
         this.ctx = ctx;
         this.grow = grow;
         this.table = ctx.table;
@@ -96,7 +103,7 @@ final class Allocation {
             // Other threads may refill their caches meanwhile, hence a few tries.
             h = allocateFromZones(list, order, bytes, flags, movable);
         }
-        while (h == PageAllocator.NULL_HANDLE && grow.getAsBoolean()) {
+        for (int g = 0; g < GROW_RETRIES && h == PageAllocator.NULL_HANDLE && grow.grow(flags, order, preferred); g++) {
             // The governor plugged and enabled a node: the zonelists are new.
             zl = ctx.topology.zonelists;
             if (preferred >= zl.nodeCount) {

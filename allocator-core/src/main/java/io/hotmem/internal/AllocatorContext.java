@@ -29,7 +29,7 @@ final class AllocatorContext {
     final long addressSpace;
     /**
      * Where every node's memory lives, at a fixed offset ({@link Node#offsetInRange}), followed by
-     * {@link #maxBlockBytes} of slack that no node uses: a location (any block's start) plus any size an entry can
+     * {@code min(maxBlockBytes, addressSpace)} bytes of slack that no node uses: a location (any block's start) plus any size an entry can
      * hold (at most a block) stays inside the range, so an optimistic read that pairs the location of one allocation
      * with the size of another reads harmless bytes instead of failing a bounds check. Unmapped by close.
      */
@@ -66,7 +66,10 @@ final class AllocatorContext {
         this.backingKind = backingKind;
         HandleTable t = new HandleTable();
         try {
-            this.range = AddressRange.reserve(backingKind, addressSpace + maxBlockBytes, pageSize);
+            // The slack: no block is larger than the largest block of its zone, so min(maxBlockBytes, addressSpace)
+            // covers any location plus any size (and keeps an ARENA range, resident at once, small).
+            this.range = AddressRange.reserve(backingKind, Math.addExact(addressSpace,
+                    Math.min(maxBlockBytes, addressSpace)), pageSize);
         } catch (RuntimeException | Error e) {
             t.releaseTag();
             throw e;

@@ -107,7 +107,10 @@ public final class DefaultPageAllocator implements PageAllocator {
         this.housekeeper = agentStarted;
     }
 
-    /** The default address space: every node given, and room to add four times as much (at least 1 GiB) lazily. */
+    /**
+     * The default address space: every node given, and room to add four times as much (at least 1 GiB) lazily,
+     * capped at {@link #MAX_DEFAULT_ADDRESS_SPACE} unless the nodes given need more.
+     */
     private static long addressSpaceFor(long asked, List<NodeSpec> specs, MemoryBacking kind, int pageSize) {
         long nodes = 0;
         for (NodeSpec s : specs) {
@@ -124,7 +127,7 @@ public final class DefaultPageAllocator implements PageAllocator {
             return Math.max(nodes, pageSize); // ARENA commits the whole range: no room beyond the nodes
         }
         long room = Math.max(1L << 30, nodes > Long.MAX_VALUE / 8 ? nodes : 4 * nodes);
-        return Math.min(addExact(nodes, room, "address space"), MAX_DEFAULT_ADDRESS_SPACE);
+        return Math.max(nodes, Math.min(addExact(nodes, room, "address space"), MAX_DEFAULT_ADDRESS_SPACE));
     }
 
     /** 64 TiB: half of x86-64's user address space is the most a default reserves. */
@@ -391,9 +394,9 @@ public final class DefaultPageAllocator implements PageAllocator {
     }
 
     /** For {@link Allocation}: the governor's say before an allocation fails (false while being built). */
-    private boolean growForAllocation() {
+    private boolean growForAllocation(int flags, int order, int preferredNode) {
         Governor g = governor;
-        return g != null && g.growFor();
+        return g != null && g.growFor(flags, order, preferredNode);
     }
 
     // =========================================================================================== capacity

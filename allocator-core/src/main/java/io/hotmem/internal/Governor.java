@@ -1,5 +1,6 @@
 package io.hotmem.internal;
 
+import io.hotmem.AllocFlags;
 import io.hotmem.NodeState;
 import io.hotmem.RelocationReport;
 
@@ -18,9 +19,9 @@ import java.time.Duration;
  * never waits out a drain.
  *
  * <p><b>Guarantees.</b> Fixed nodes are never offlined. A pinned straggler delays an offline, never forces it:
- * a failed offline rolls back (the node stays ENABLED with its data) and the governor backs off (doubling from
- * {@link #MIN_BACKOFF_NANOS} to {@link #MAX_BACKOFF_NANOS}) before it tries again. A listener's veto of a plug is
- * respected the same way. Plug never passes the limit ({@link NodeLifecycle}); so plugged bytes only go down
+ * a failed offline rolls back (the node stays ENABLED with its data) and that node waits out a backoff (doubling from
+ * {@link #MIN_BACKOFF_NANOS} to {@link #MAX_BACKOFF_NANOS}) while the governor tries the next one. A listener's veto
+ * of a plug is respected the same way: the vetoed node waits, another may come online. Plug never passes the limit ({@link NodeLifecycle}); so plugged bytes only go down
  * while they are above it.
  *
  * <p><b>Cgroup.</b> Given a {@link CgroupLimit}, each pass (at most every {@link CgroupLimit#PERIOD_NANOS}) reads
@@ -55,8 +56,8 @@ final class Governor {
     private long lastCgroupRead = Long.MIN_VALUE;
 
     // Guarded by the monitor of this object (the agent, setLimit and growFor may run passes at once).
-    private long nextAttempt = Long.MIN_VALUE;
-    private long backoff = MIN_BACKOFF_NANOS;
+    /** Per node id: when a failed or vetoed step on it may be tried again, and the next backoff. */
+    private final java.util.Map<Integer, long[]> retry = new java.util.HashMap<>();
     private long highSince = Long.MIN_VALUE;
     private String lastReport = "";
 
@@ -111,6 +112,14 @@ final class Governor {
                         + " bytes of plugged fixed nodes plus the " + usedRemovable
                         + " bytes in use in hot-removable nodes (free some first)");
             }
+            long needed = usedRemovable - fixedFreeBytes(); // what must stay in removable nodes
+            long smallest = smallestRemovableBytes();
+            if (needed > 0 && bytes < fixed + Math.max(needed, smallest)) {
+                throw new IllegalArgumentException("capacity limit " + bytes + " cannot be met in whole nodes: "
+                        + needed + " bytes of data do not fit in the fixed nodes, so at least one hot-removable node "
+                        + "(the smallest plugged is " + smallest + " bytes) must stay beside the " + fixed
+                        + " bytes of fixed nodes");
+            }
             setLimit = bytes;
             ctx.capacityLimit = Math.min(bytes, Math.max(cgroupLimit, fixed + usedRemovable));
             Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": capacity limit "
@@ -120,8 +129,7 @@ final class Governor {
             lifecycle.unlock();
         }
         synchronized (this) {
-            nextAttempt = Long.MIN_VALUE; // a new limit is worth an attempt at once
-            backoff = MIN_BACKOFF_NANOS;
+            retry.clear(); // a new limit is worth an attempt at once
         }
     }
 
@@ -130,7 +138,7 @@ final class Governor {
      */
     void enforceNow() {
         while (!ctx.isClosed() && lifecycle.pluggedBytes() > ctx.capacityLimit) {
-            if (!shrinkStep(true)) {
+            if (!shrinkStep()) {
                 return;
             }
         }
@@ -147,7 +155,7 @@ final class Governor {
         }
         String cgroupProblem = followCgroup();
         if (lifecycle.pluggedBytes() > ctx.capacityLimit) {
-            return shrinkStep(false) ? 1 : 0;
+            return shrinkStep() ? 1 : 0;
         }
         report(cgroupProblem);
         if (!elastic) {
@@ -159,7 +167,7 @@ final class Governor {
             synchronized (this) {
                 highSince = Long.MIN_VALUE;
             }
-            return grow() ? 1 : 0;
+            return grow(AllocFlags.HOTREMOVABLE, 0, -1) ? 1 : 0;
         }
         Node victim = victim();
         if (victim == null || free - freeBytesOf(victim) < 2 * low) {
@@ -179,68 +187,84 @@ final class Governor {
             }
             highSince = Long.MIN_VALUE;
         }
-        return shrinkStep(false) ? 1 : 0;
+        return shrinkStep() ? 1 : 0;
     }
 
     /**
-     * Called by an allocation that found no memory: when elastic, plugs and enables a node if the limit allows.
+     * Called by an allocation that found no memory: when elastic, plugs and enables a node that could serve it
+     * ({@code flags}, a block of {@code order}, preferring {@code preferredNode}) if the limit allows.
      *
      * @return whether a node came online (the caller tries again)
      */
-    boolean growFor() {
-        return elastic && !ctx.isClosed() && grow();
+    boolean growFor(int flags, int order, int preferredNode) {
+        return elastic && !ctx.isClosed() && grow(flags, order, preferredNode);
     }
 
     // ------------------------------------------------------------------------------------------------ steps
 
-    /** Plugs and enables the lowest unplugged hot-removable node that fits under the limit. */
-    private boolean grow() {
-        if (!due()) {
-            return false;
+    /**
+     * Plugs and enables the lowest unplugged hot-removable node that fits under the limit and could serve the
+     * request: a movable one (only HOTREMOVABLE blocks go to a hot-removable node), the preferred node itself for
+     * THISNODE, a node with room for the block; nodes whose last plug failed or was vetoed wait out their backoff.
+     */
+    private boolean grow(int flags, int order, int preferredNode) {
+        if ((flags & AllocFlags.HOTREMOVABLE) == 0 || candidate(flags, order, preferredNode) == null) {
+            return false; // nothing to plug: do not wait for the control lock
         }
         if (!lifecycle.tryLock(LOCK_MILLIS)) {
             return false;
         }
-        Node chosen = null;
+        Node chosen;
         try {
-            long plugged = lifecycle.pluggedBytes();
-            for (Node n : ctx.topology.nodes) {
-                if (n.state == NodeState.UNPLUGGED && n.spec.hotRemovable() && n.retiredScope == null
-                        && plugged + n.spec.bytes() <= ctx.capacityLimit) {
-                    chosen = n;
+            while (true) { // a node that fails or is vetoed waits out its backoff: the next one is tried
+                chosen = candidate(flags, order, preferredNode);
+                if (chosen == null) {
+                    return false;
+                }
+                try {
+                    lifecycle.plugAndEnableUnderControl(chosen);
                     break;
+                } catch (RuntimeException | Error e) {
+                    failed(chosen, "plug node " + chosen.id + ": " + e.getMessage());
+                    if (e instanceof Error err) {
+                        throw err;
+                    }
                 }
             }
-            if (chosen == null) {
-                return false;
-            }
-            lifecycle.plugAndEnableUnderControl(chosen);
-        } catch (RuntimeException e) {
-            failed("plug node " + chosen.id + ": " + e.getMessage());
-            return false;
         } finally {
             lifecycle.unlock();
         }
-        succeeded();
+        succeeded(chosen);
         Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": governor plugged and enabled node " + chosen.id
                 + " (plugged " + lifecycle.pluggedBytes() + " bytes, limit " + limitText() + ")");
         return true;
     }
 
+    /** @return the node {@link #grow} would plug, or null */
+    private Node candidate(int flags, int order, int preferredNode) {
+        long plugged = lifecycle.pluggedBytes();
+        long block = (long) ctx.pageSize << order;
+        boolean thisNode = (flags & AllocFlags.THISNODE) != 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state == NodeState.UNPLUGGED && n.spec.hotRemovable() && n.retiredScope == null
+                    && n.spec.bytes() >= block && (!thisNode || n.id == preferredNode) && due(n)
+                    && plugged + n.spec.bytes() <= ctx.capacityLimit) {
+                return n;
+            }
+        }
+        return null;
+    }
+
     /**
-     * Offlines the hot-removable node with the fewest used bytes.
+     * Offlines the hot-removable node with the fewest used bytes among those not waiting out a backoff.
      *
-     * @param ignoreBackoff for {@link #enforceNow}: try at once
      * @return whether it went offline
      */
-    private boolean shrinkStep(boolean ignoreBackoff) {
-        if (!ignoreBackoff && !due()) {
-            return false;
-        }
+    private boolean shrinkStep() {
         Node victim = victim();
         if (victim == null) {
-            report("the capacity limit " + limitText() + " cannot be met: " + lifecycle.pluggedBytes()
-                    + " bytes are plugged and no hot-removable node is left to offline");
+            report("the capacity limit " + limitText() + " is not met: " + lifecycle.pluggedBytes()
+                    + " bytes are plugged and no hot-removable node can be offlined now");
             return false;
         }
         RelocationReport r;
@@ -250,17 +274,17 @@ final class Governor {
             if (ctx.isClosed()) {
                 return false;
             }
-            failed("offline node " + victim.id + ": " + e.getMessage());
+            failed(victim, "offline node " + victim.id + ": " + e.getMessage());
             return false;
         }
         if (r == null) {
             return false; // the control lock is busy (an operator's transition, or close): next round
         }
         if (!r.complete()) {
-            failed("offline node " + victim.id + " did not complete: " + r);
+            failed(victim, "offline node " + victim.id + " did not complete: " + r);
             return false;
         }
-        succeeded();
+        succeeded(victim);
         Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": governor took node " + victim.id
                 + " offline (plugged " + lifecycle.pluggedBytes() + " bytes, limit " + limitText() + ")");
         return true;
@@ -323,6 +347,28 @@ final class Governor {
         return fixedBytes() + usedRemovableBytes();
     }
 
+    /** @return free (and cached free) bytes in plugged fixed nodes: where removable data can also go */
+    private long fixedFreeBytes() {
+        long sum = 0;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state != NodeState.UNPLUGGED && !n.spec.hotRemovable()) {
+                sum += freeBytesOf(n);
+            }
+        }
+        return sum;
+    }
+
+    /** @return the bytes of the smallest plugged hot-removable node, 0 when there is none */
+    private long smallestRemovableBytes() {
+        long min = Long.MAX_VALUE;
+        for (Node n : ctx.topology.nodes) {
+            if (n.state != NodeState.UNPLUGGED && n.spec.hotRemovable()) {
+                min = Math.min(min, n.spec.bytes());
+            }
+        }
+        return min == Long.MAX_VALUE ? 0 : min;
+    }
+
     private long fixedBytes() {
         long sum = 0;
         for (Node n : ctx.topology.nodes) {
@@ -364,12 +410,15 @@ final class Governor {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
-    /** @return the plugged hot-removable node with the fewest used bytes (ties: the highest id), or null */
+    /**
+     * @return the plugged hot-removable node with the fewest used bytes (ties: the highest id) that is not waiting
+     *         out a backoff, or null
+     */
     private Node victim() {
         Node best = null;
         long bestUsed = Long.MAX_VALUE;
         for (Node n : ctx.topology.nodes) {
-            if (n.state == NodeState.UNPLUGGED || !n.spec.hotRemovable()) {
+            if (n.state == NodeState.UNPLUGGED || !n.spec.hotRemovable() || !due(n)) {
                 continue;
             }
             long used = usedBytes(n);
@@ -413,21 +462,24 @@ final class Governor {
         return Math.max(ctx.maxBlockBytes, lifecycle.pluggedBytes() / 8);
     }
 
-    private synchronized boolean due() {
-        return nextAttempt == Long.MIN_VALUE || System.nanoTime() - nextAttempt >= 0;
+    /** @return whether {@code n} is not waiting out the backoff of a failed step */
+    private synchronized boolean due(Node n) {
+        long[] r = retry.get(n.id);
+        return r == null || System.nanoTime() - r[0] >= 0;
     }
 
-    private synchronized void failed(String why) {
-        nextAttempt = System.nanoTime() + backoff;
-        backoff = Math.min(MAX_BACKOFF_NANOS, backoff * 2);
+    private synchronized void failed(Node n, String why) {
+        long[] r = retry.computeIfAbsent(n.id, k -> new long[]{0, MIN_BACKOFF_NANOS});
+        r[0] = System.nanoTime() + r[1];
+        long waited = r[1];
+        r[1] = Math.min(MAX_BACKOFF_NANOS, r[1] * 2);
         report(why);
-        Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": governor: " + why + "; next try in "
-                + (backoff / 2 / 1_000_000) + " ms");
+        Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": governor: " + why + "; node " + n.id
+                + " is tried again in " + waited / 1_000_000 + " ms");
     }
 
-    private synchronized void succeeded() {
-        nextAttempt = Long.MIN_VALUE;
-        backoff = MIN_BACKOFF_NANOS;
+    private synchronized void succeeded(Node n) {
+        retry.remove(n.id);
         lastReport = "";
     }
 

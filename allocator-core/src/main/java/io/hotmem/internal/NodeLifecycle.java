@@ -151,11 +151,47 @@ final class NodeLifecycle {
                 throw new IllegalStateException("cannot plug node " + node + ": it is " + n.state.label()
                         + " (plugged already)");
             }
-            checkLimitUnderControl(n);
-            goingOnlineUnderControl(n, "plug");
-            plugUnderControl(n);
+            plugAskedUnderControl(n);
         } finally {
             control.unlock();
+        }
+    }
+
+    /**
+     * Plugs {@code n} after the checks that need no listener (limit, a retired scope) and then the listeners'
+     * {@code onGoingOnline}; a plug that fails after they agreed tells them {@code onCancelOnline}.
+     */
+    private void plugAskedUnderControl(Node n) {
+        checkLimitUnderControl(n);
+        releaseStillMapped();
+        checkNotRetired(n);
+        goingOnlineUnderControl(n, "plug");
+        try {
+            plugUnderControl(n);
+        } catch (RuntimeException | Error e) {
+            Error cancelError = listeners.onCancelOnline(n.id);
+            if (cancelError != null && cancelError != e) {
+                e.addSuppressed(cancelError);
+            }
+            throw e;
+        }
+    }
+
+    /** Enables a DISABLED {@code n} that was just plugged, after the listeners agree; on a veto unplugs it again. */
+    private void enableAskedUnderControl(Node n) {
+        try {
+            goingOnlineUnderControl(n, "enable");
+        } catch (RuntimeException | Error e) {
+            unplugUnderControl(n, false); // nothing can be allocated from a DISABLED node: it is empty
+            throw e;
+        }
+        setStateUnderControl(n, NodeState.ENABLED);
+    }
+
+    private static void checkNotRetired(Node n) {
+        if (n.retiredScope != null) {
+            throw new IllegalStateException("cannot plug node " + n.id + ": a segment handed out before its last "
+                    + "unplug is still inside an operation (blocking I/O); plug it again once that ends");
         }
     }
 
@@ -167,18 +203,9 @@ final class NodeLifecycle {
      */
     void plugAndEnableUnderControl(Node n) {
         assert control.isHeldByCurrentThread();
-        checkLimitUnderControl(n);
-        goingOnlineUnderControl(n, "plug");
-        plugUnderControl(n);
-        Error listenerError;
-        try {
-            goingOnlineUnderControl(n, "enable");
-        } catch (RuntimeException | Error e) {
-            unplugUnderControl(n, false); // nothing can be allocated from a DISABLED node: it is empty
-            throw e;
-        }
-        setStateUnderControl(n, NodeState.ENABLED);
-        listenerError = listeners.onOnline(n.id);
+        plugAskedUnderControl(n);
+        enableAskedUnderControl(n);
+        Error listenerError = listeners.onOnline(n.id);
         Listeners.rethrow(listenerError);
     }
 
@@ -293,10 +320,9 @@ final class NodeLifecycle {
             }
             memory.ensure(zoneId);
             if (spec.initialState() != NodeState.UNPLUGGED) {
-                checkLimitUnderControl(n);
-                plugUnderControl(n);
+                plugAskedUnderControl(n); // a veto adds nothing
                 if (spec.initialState() == NodeState.ENABLED) {
-                    setStateUnderControl(n, NodeState.ENABLED);
+                    enableAskedUnderControl(n); // a veto unplugs it again and adds nothing
                 }
             }
             Zone[] zones = Arrays.copyOf(t.zones, zoneId);
@@ -448,7 +474,15 @@ final class NodeLifecycle {
                                     + "of node " + stillMapped.get(0).id + " is inside an operation (blocking I/O): "
                                     + "the allocator's address range stays mapped");
                         }
-                        ctx.range.close(!stillMapped.isEmpty());
+                        try {
+                            ctx.range.close(!stillMapped.isEmpty());
+                        } catch (IllegalStateException e) {
+                            // A scoped read's view is inside an operation (blocking I/O): the range cannot be
+                            // closed now; it stays mapped rather than be unmapped under that operation.
+                            Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a scoped "
+                                    + "read's segment is inside an operation (blocking I/O): the allocator's address "
+                                    + "range stays mapped", e);
+                        }
                     } finally {
                         ctx.table.releaseTag();
                     }
@@ -471,10 +505,7 @@ final class NodeLifecycle {
     private void plugUnderControl(Node n) {
         assert control.isHeldByCurrentThread();
         releaseStillMapped();
-        if (n.retiredScope != null) {
-            throw new IllegalStateException("cannot plug node " + n.id + ": a segment handed out before its last "
-                    + "unplug is still inside an operation (blocking I/O); plug it again once that ends");
-        }
+        checkNotRetired(n);
         Arena scope = Arena.ofShared();
         MemorySegment userView = ctx.range.view(n.offsetInRange, n.spec.bytes(), scope);
         lockZones(n);
