@@ -44,20 +44,8 @@ final class Listeners {
      * @return null when none objected; the {@link RuntimeException} of a veto; or the {@link Error} one threw
      */
     Throwable goingOffline(int node) {
-        for (HotplugListener l : listeners) {
-            try {
-                l.onGoingOffline(node);
-            } catch (RuntimeException e) {
-                Telemetry.LOG.log(System.Logger.Level.WARNING, allocatorName + ": offline of node " + node
-                        + " vetoed by " + l, e);
-                return e;
-            } catch (Error e) {
-                Telemetry.LOG.log(System.Logger.Level.ERROR, allocatorName + ": listener " + l
-                        + " failed in onGoingOffline(" + node + "); the offline is cancelled", e);
-                return e;
-            }
-        }
-        return null;
+        return ask(node, HotplugListener::onGoingOffline, "onGoingOffline", "offline of node " + node,
+                "the offline is cancelled");
     }
 
     /**
@@ -66,16 +54,22 @@ final class Listeners {
      * @return null when none objected; the {@link RuntimeException} of a veto; or the {@link Error} one threw
      */
     Throwable goingOnline(int node) {
+        return ask(node, HotplugListener::onGoingOnline, "onGoingOnline", "node " + node + " coming online",
+                "the node stays as it is");
+    }
+
+    /** Asks every listener through {@code call}, stopping at the first that throws (a veto, or an Error). */
+    private Throwable ask(int node, ObjIntConsumer<HotplugListener> call, String method, String what,
+                          String onError) {
         for (HotplugListener l : listeners) {
             try {
-                l.onGoingOnline(node);
+                call.accept(l, node);
             } catch (RuntimeException e) {
-                Telemetry.LOG.log(System.Logger.Level.WARNING, allocatorName + ": node " + node
-                        + " coming online vetoed by " + l, e);
+                Telemetry.LOG.log(System.Logger.Level.WARNING, allocatorName + ": " + what + " vetoed by " + l, e);
                 return e;
             } catch (Error e) {
-                Telemetry.LOG.log(System.Logger.Level.ERROR, allocatorName + ": listener " + l
-                        + " failed in onGoingOnline(" + node + "); the node stays as it is", e);
+                Telemetry.LOG.log(System.Logger.Level.ERROR, allocatorName + ": listener " + l + " failed in "
+                        + method + "(" + node + "); " + onError, e);
                 return e;
             }
         }
