@@ -11,10 +11,19 @@ import java.util.List;
  * capacity limit for the allocator: the cgroup's limit minus what the rest of the process uses (its RSS minus the
  * allocator's resident memory) minus a reserve. Read by the {@link Governor} on the background agent, at most every
  * {@link #PERIOD_NANOS}. A file that cannot be read or parsed changes nothing and is reported.
+ *
+ * <p><b>Pressure.</b> {@link #pressureRose} says whether the cgroup's {@code memory.events} counters {@code high},
+ * {@code max} or {@code oom} went up since the last call, or {@code /proc/pressure/memory}'s {@code some avg10} is
+ * at least {@link #PRESSURE_AVG10}: the governor then shrinks an elastic allocator without waiting out its
+ * hysteresis.
  */
 final class CgroupLimit {
     /** How often the files are read at most. */
     static final long PERIOD_NANOS = 100_000_000L;
+    /** The share of time (percent, last 10 s) some task stalled on memory that counts as pressure. */
+    static final double PRESSURE_AVG10 = 10.0;
+    private final Path psi = Path.of("/proc/pressure/memory");
+    private long lastEvents = -1;
 
     private final Path dir;
     private final long reserve;
@@ -96,6 +105,43 @@ final class CgroupLimit {
             throw new IllegalStateException(p + " holds '" + (text.length() > 40 ? text.substring(0, 40) + "..." : text)
                     + "', not a number of bytes or 'max'");
         }
+    }
+
+    /** @return whether the cgroup or the system reports memory pressure since the last call (see the class doc) */
+    boolean pressureRose() {
+        boolean rose = false;
+        Path events = dir.resolve("memory.events");
+        if (Files.isRegularFile(events)) {
+            long sum = 0;
+            try {
+                for (String line : Files.readAllLines(events, StandardCharsets.UTF_8)) {
+                    String[] w = line.strip().split("\\s+");
+                    if (w.length == 2 && (w[0].equals("high") || w[0].equals("max") || w[0].equals("oom"))) {
+                        sum += Long.parseLong(w[1]);
+                    }
+                }
+                rose = lastEvents >= 0 && sum > lastEvents;
+                lastEvents = sum;
+            } catch (IOException | RuntimeException e) {
+                // unreadable or garbage: no pressure signal from it
+            }
+        }
+        if (!rose && Files.isReadable(psi)) {
+            try {
+                for (String line : Files.readAllLines(psi, StandardCharsets.UTF_8)) {
+                    if (line.startsWith("some ")) {
+                        for (String field : line.split("\\s+")) {
+                            if (field.startsWith("avg10=")) {
+                                rose = Double.parseDouble(field.substring(6)) >= PRESSURE_AVG10;
+                            }
+                        }
+                    }
+                }
+            } catch (IOException | RuntimeException e) {
+                // no pressure signal
+            }
+        }
+        return rose;
     }
 
     /** @return the process's resident set (VmRSS), 0 where {@code /proc/self/status} cannot say */

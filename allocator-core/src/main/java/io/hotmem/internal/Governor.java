@@ -177,6 +177,12 @@ final class Governor {
             return 0;
         }
         long now = System.nanoTime();
+        if (cgroup != null && cgroup.pressureRose()) {
+            synchronized (this) {
+                highSince = Long.MIN_VALUE;
+            }
+            return shrinkStep() ? 1 : 0; // under pressure: no hysteresis
+        }
         synchronized (this) {
             if (highSince == Long.MIN_VALUE) {
                 highSince = now;
