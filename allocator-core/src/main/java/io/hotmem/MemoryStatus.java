@@ -39,7 +39,7 @@ public record MemoryStatus(List<NodeStatus> nodes, long pluggedBytes, long capac
      *
      * Node 1 unplugged hotremovable
      * </pre>
-     * With a capacity limit or elastic capacity, a last line follows after a blank line:
+     * With a capacity limit, elastic capacity or a governor report, a last line follows after a blank line:
      * {@code Capacity: plugged 128 MiB, limit 96 MiB, elastic} (and the governor's report, if any).
      *
      * @return the text, each line ending in a newline
@@ -47,7 +47,7 @@ public record MemoryStatus(List<NodeStatus> nodes, long pluggedBytes, long capac
     public String render() {
         StringBuilder sb = new StringBuilder();
         renderNodes(sb);
-        if (capacityLimit != Long.MAX_VALUE || elastic) {
+        if (capacityLimit != Long.MAX_VALUE || elastic || !governorReport.isEmpty()) {
             sb.append("\nCapacity: plugged ").append(mib(pluggedBytes)).append(", limit ")
                     .append(capacityLimit == Long.MAX_VALUE ? "none" : mib(capacityLimit))
                     .append(elastic ? ", elastic" : "");

@@ -372,7 +372,9 @@ public interface PageAllocator extends AutoCloseable {
      * agent (this call returns at once), or, without the agent, in this call. A node held back by a pinned
      * allocation is rolled back and tried again later (backoff); the governor's last difficulty shows in
      * {@link MemoryStatus#governorReport()}. While above the limit, no node is plugged. Raising it lets nodes
-     * be plugged again (by an operator, or by the governor when elastic). Fixed nodes are never offlined.
+     * be plugged again (by an operator, or by the governor when elastic). Fixed nodes are never offlined. Without
+     * the agent, a node that cannot go (pinned, vetoed) is skipped for the next; what is left is not retried until
+     * the next call.
      *
      * @param bytes the limit; {@code Long.MAX_VALUE} for none (the default)
      * @throws IllegalArgumentException if {@code bytes} is negative, below the bytes of plugged fixed nodes, or
@@ -382,9 +384,10 @@ public interface PageAllocator extends AutoCloseable {
     void setCapacityLimit(long bytes);
 
     /**
-     * Returns the capacity limit.
+     * Returns the capacity limit in force.
      *
-     * @return the limit set by {@link #setCapacityLimit}, {@code Long.MAX_VALUE} for none
+     * @return the limit set by {@link #setCapacityLimit}, or lower where a followed cgroup leaves less
+     *         ({@link Builder#followCgroup}); {@code Long.MAX_VALUE} for none
      */
     long capacityLimit();
 
@@ -400,8 +403,9 @@ public interface PageAllocator extends AutoCloseable {
      * plugs and enables an UNPLUGGED hot-removable node (the lowest id that fits under the limit) before an
      * allocation would fail, and when free memory in ENABLED nodes falls below a low watermark
      * ({@code max(largest block, plugged / 8)}); and it offlines the emptiest hot-removable node once the free
-     * memory without it stays at least twice the low watermark for 2 seconds. A listener may veto a node coming
-     * online ({@link HotplugListener#onGoingOnline}); the governor then backs off.
+     * memory without it stays at least twice the low watermark for 2 seconds (the watermark steps run on the
+     * background agent; without it only the growth before a failing allocation happens). A listener may veto a
+     * node coming online ({@link HotplugListener#onGoingOnline}); the governor then backs off.
      *
      * @param on whether the governor plugs and offlines nodes by itself
      */
@@ -421,7 +425,8 @@ public interface PageAllocator extends AutoCloseable {
      * @return the new node's id
      * @throws IllegalStateException if the node does not fit in what is left of the address space
      *         ({@link Builder#addressSpace}), or it starts plugged and its bytes would pass the capacity limit, or a
-     *         {@link HotplugListener} vetoes its plug or enable ({@code onGoingOnline}); nothing is added
+     *         {@link HotplugListener} vetoes its plug or enable ({@code onGoingOnline}, called before the node is
+     *         visible in {@link #nodeCount()} and {@link #status()}); nothing is added
      */
     int addNode(NodeSpec spec);
 

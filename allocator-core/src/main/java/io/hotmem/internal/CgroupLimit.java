@@ -78,7 +78,8 @@ final class CgroupLimit {
             return Long.MAX_VALUE;
         }
         long rest = Math.max(0, processRss() - hotmemResident);
-        return Math.max(0, cg - rest - reserve);
+        long left = cg - rest;
+        return left <= reserve ? 0 : left - reserve;
     }
 
     private long read(String file) {

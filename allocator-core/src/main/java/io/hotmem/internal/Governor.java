@@ -54,6 +54,8 @@ final class Governor {
     /** What the cgroup left at its last read ({@code Long.MAX_VALUE}: no cgroup, or no limit there). */
     private volatile long cgroupLimit = Long.MAX_VALUE;
     private long lastCgroupRead = Long.MIN_VALUE;
+    /** What the last read of the cgroup could not follow (kept until the next read). */
+    private String cgroupProblem = "";
 
     // Guarded by the monitor of this object (the agent, setLimit and growFor may run passes at once).
     /** Per node id: when a failed or vetoed step on it may be tried again, and the next backoff. */
@@ -113,11 +115,11 @@ final class Governor {
                         + " bytes in use in hot-removable nodes (free some first)");
             }
             long needed = usedRemovable - fixedFreeBytes(); // what must stay in removable nodes
-            long smallest = smallestRemovableBytes();
-            if (needed > 0 && bytes < fixed + Math.max(needed, smallest)) {
+            long least = leastRemovableBytesFor(needed);
+            if (needed > 0 && bytes < fixed + least) {
                 throw new IllegalArgumentException("capacity limit " + bytes + " cannot be met in whole nodes: "
-                        + needed + " bytes of data do not fit in the fixed nodes, so at least one hot-removable node "
-                        + "(the smallest plugged is " + smallest + " bytes) must stay beside the " + fixed
+                        + needed + " bytes of data do not fit in the ENABLED fixed nodes, and hot-removable nodes "
+                        + "that can hold them come to at least " + least + " bytes, beside the " + fixed
                         + " bytes of fixed nodes");
             }
             setLimit = bytes;
@@ -137,10 +139,10 @@ final class Governor {
      * Shrinks until the limit is met or a step fails (for callers without the agent).
      */
     void enforceNow() {
-        while (!ctx.isClosed() && lifecycle.pluggedBytes() > ctx.capacityLimit) {
-            if (!shrinkStep()) {
-                return;
-            }
+        // Each failed node waits out its backoff, so victim() moves on; bounded by the nodes there are.
+        for (int steps = 2 * ctx.topology.nodes.length; steps > 0 && !ctx.isClosed()
+                && lifecycle.pluggedBytes() > ctx.capacityLimit && victim() != null; steps--) {
+            shrinkStep(true);
         }
     }
 
@@ -231,7 +233,11 @@ final class Governor {
                     lifecycle.plugAndEnableUnderControl(chosen);
                     break;
                 } catch (RuntimeException | Error e) {
-                    failed(chosen, "plug node " + chosen.id + ": " + e.getMessage());
+                    if (chosen.state == NodeState.ENABLED) {
+                        succeeded(chosen); // it came online; a listener's onOnline threw afterwards
+                    } else {
+                        failed(chosen, "plug node " + chosen.id + ": " + e.getMessage());
+                    }
                     if (e instanceof Error err) {
                         throw err;
                     }
@@ -267,6 +273,14 @@ final class Governor {
      * @return whether it went offline
      */
     private boolean shrinkStep() {
+        return shrinkStep(false);
+    }
+
+    /**
+     * @param blocking take the control lock (a caller's thread, {@link #enforceNow}) rather than only try it (the
+     *                 agent, which close joins with the lock held)
+     */
+    private boolean shrinkStep(boolean blocking) {
         Node victim = victim();
         if (victim == null) {
             report("the capacity limit " + limitText() + " is not met: " + lifecycle.pluggedBytes()
@@ -275,12 +289,16 @@ final class Governor {
         }
         RelocationReport r;
         try {
-            r = lifecycle.tryOffline(victim.id, OFFLINE_TIMEOUT, relocations);
-        } catch (RuntimeException e) {
+            r = blocking ? lifecycle.offline(victim.id, OFFLINE_TIMEOUT, relocations)
+                    : lifecycle.tryOffline(victim.id, OFFLINE_TIMEOUT, relocations);
+        } catch (RuntimeException | Error e) {
             if (ctx.isClosed()) {
                 return false;
             }
-            failed(victim, "offline node " + victim.id + ": " + e.getMessage());
+            failed(victim, "offline node " + victim.id + ": " + e);
+            if (e instanceof Error err) {
+                throw err; // a listener's Error: recorded, never swallowed (the agent logs it and goes on)
+            }
             return false;
         }
         if (r == null) {
@@ -308,22 +326,30 @@ final class Governor {
         long now = System.nanoTime();
         synchronized (this) {
             if (lastCgroupRead != Long.MIN_VALUE && now - lastCgroupRead < CgroupLimit.PERIOD_NANOS) {
-                return cgroupLimit < floor() ? cgroupShort(cgroupLimit) : "";
+                return cgroupProblem;
             }
             lastCgroupRead = now;
         }
+        String problem = readCgroup();
+        synchronized (this) {
+            cgroupProblem = problem;
+        }
+        return problem;
+    }
+
+    private String readCgroup() {
         long target;
         try {
             target = cgroup.limitFor(residentBytes());
         } catch (IllegalStateException e) {
             String why = "cgroup: " + e.getMessage() + "; the limit stays " + limitText();
-            if (!why.equals(lastReport())) {
+            if (!why.equals(cgroupProblem)) {
                 Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": " + why);
             }
             return why;
         }
         if (!lifecycle.tryLock(LOCK_MILLIS)) {
-            return "";
+            return cgroupProblem; // read again at the next pass
         }
         String problem;
         try {
@@ -353,26 +379,43 @@ final class Governor {
         return fixedBytes() + usedRemovableBytes();
     }
 
-    /** @return free (and cached free) bytes in plugged fixed nodes: where removable data can also go */
+    /** @return free (and cached free) bytes in ENABLED fixed nodes: where a drain can also put removable data */
     private long fixedFreeBytes() {
         long sum = 0;
         for (Node n : ctx.topology.nodes) {
-            if (n.state != NodeState.UNPLUGGED && !n.spec.hotRemovable()) {
+            if (n.state == NodeState.ENABLED && !n.spec.hotRemovable()) {
                 sum += freeBytesOf(n);
             }
         }
         return sum;
     }
 
-    /** @return the bytes of the smallest plugged hot-removable node, 0 when there is none */
-    private long smallestRemovableBytes() {
-        long min = Long.MAX_VALUE;
+    /**
+     * A lower bound of the plugged hot-removable bytes that can hold {@code needed} bytes: at least k nodes, the
+     * fewest whose largest ones reach {@code needed}, so at least the k smallest (0 when nothing is needed).
+     */
+    private long leastRemovableBytesFor(long needed) {
+        if (needed <= 0) {
+            return 0;
+        }
+        java.util.List<Long> sizes = new java.util.ArrayList<>();
         for (Node n : ctx.topology.nodes) {
             if (n.state != NodeState.UNPLUGGED && n.spec.hotRemovable()) {
-                min = Math.min(min, n.spec.bytes());
+                sizes.add(n.spec.bytes());
             }
         }
-        return min == Long.MAX_VALUE ? 0 : min;
+        sizes.sort(null);
+        int k = 0;
+        long largest = 0;
+        for (int i = sizes.size() - 1; i >= 0 && largest < needed; i--) {
+            largest += sizes.get(i);
+            k++;
+        }
+        long least = 0;
+        for (int i = 0; i < k; i++) {
+            least += sizes.get(i);
+        }
+        return Math.max(least, needed);
     }
 
     private long fixedBytes() {

@@ -84,7 +84,17 @@ final class Housekeeper implements Agent {
         if (ctx.isClosed()) {
             return 0;
         }
-        long work = governor != null ? governor.pass() : 0;
+        long work = 0;
+        if (governor != null) {
+            try {
+                work = governor.pass();
+            } catch (Error e) {
+                // A listener's Error during a governor step: the step is recorded as failed (its node backs off);
+                // the agent must not die of it, so it is logged here, where no caller could get it.
+                LOG.log(System.Logger.Level.ERROR, roleName() + ": a listener failed during a capacity step", e);
+                work = 1;
+            }
+        }
         work += registry.reclaimDead();
         work += registry.reclaimIdle(now, purgeTicks);
         long[] purged = new long[1];

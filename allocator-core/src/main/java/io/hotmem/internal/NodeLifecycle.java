@@ -294,6 +294,8 @@ final class NodeLifecycle {
     /** @return the new node's id */
     int addNode(NodeSpec spec) {
         Objects.requireNonNull(spec, "spec");
+        Error listenerError = null;
+        int added;
         lock("addNode");
         try {
             Topology t = ctx.topology;
@@ -331,10 +333,15 @@ final class NodeLifecycle {
             nodes[id] = n;
             nextNodeOffset = at + spec.bytes();
             publish(new Topology(nodes, zones));
-            return id;
+            if (n.state == NodeState.ENABLED) {
+                listenerError = listeners.onOnline(id);
+            }
+            added = id;
         } finally {
             control.unlock();
         }
+        Listeners.rethrow(listenerError);
+        return added;
     }
 
     /** Validates a node's spec before anything is built for it. */
