@@ -315,6 +315,11 @@ final class Access {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
+    /** For {@link PinImpl}: what a pinned access met, or the allocator's closed exception once it is closed. */
+    RuntimeException closedOr(RuntimeException e) {
+        return ctx.closedOr(e);
+    }
+
     /**
      * The pinned-access helper: checks that the allocator is open, pins the entry, checks that
      * {@code [offset, offset + length)} is inside the allocation, and returns its location (stable until the

@@ -12,7 +12,8 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 /**
  * A pin on one allocation. The location is stable while the pin is open (see {@link HandleProtocol}). Typed
  * accessors go through the allocator's range segment at the block's offset; {@link #segment()} is a user segment
- * (scoped by the node, see {@link MemoryTable}).
+ * (scoped by the node, see {@link MemoryTable}). An accessor that meets the allocator's closed range reports the
+ * allocator as closed ({@link AllocatorContext#closedOr}).
  */
 final class PinImpl implements Pin {
     private final long handle;
@@ -55,44 +56,76 @@ final class PinImpl implements Pin {
 
     @Override
     public long getLong(long offset) {
-        return memory.get(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES));
+        try {
+            return memory.get(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES));
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public void setLong(long offset, long value) {
-        memory.set(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES), value);
+        try {
+            memory.set(JAVA_LONG_UNALIGNED, at(offset, Long.BYTES), value);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public int getInt(long offset) {
-        return memory.get(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES));
+        try {
+            return memory.get(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES));
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public void setInt(long offset, int value) {
-        memory.set(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES), value);
+        try {
+            memory.set(JAVA_INT_UNALIGNED, at(offset, Integer.BYTES), value);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public byte getByte(long offset) {
-        return memory.get(JAVA_BYTE, at(offset, 1));
+        try {
+            return memory.get(JAVA_BYTE, at(offset, 1));
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public void setByte(long offset, byte value) {
-        memory.set(JAVA_BYTE, at(offset, 1), value);
+        try {
+            memory.set(JAVA_BYTE, at(offset, 1), value);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e);
+        }
     }
 
     @Override
     public void copyFrom(MemorySegment src, long srcOffset, long offset, long bytes) {
         Objects.requireNonNull(src, "src");
-        MemorySegment.copy(src, srcOffset, memory, at(offset, bytes), bytes);
+        try {
+            MemorySegment.copy(src, srcOffset, memory, at(offset, bytes), bytes);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e); // src/dst scope errors stay as they are unless closed
+        }
     }
 
     @Override
     public void copyTo(long offset, MemorySegment dst, long dstOffset, long bytes) {
         Objects.requireNonNull(dst, "dst");
-        MemorySegment.copy(memory, at(offset, bytes), dst, dstOffset, bytes);
+        try {
+            MemorySegment.copy(memory, at(offset, bytes), dst, dstOffset, bytes);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e); // src/dst scope errors stay as they are unless closed
+        }
     }
 
     @Override

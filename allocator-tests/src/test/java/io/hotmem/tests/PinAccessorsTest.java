@@ -391,4 +391,31 @@ class PinAccessorsTest {
             Snapshots.check(a);
         }
     }
+
+    /** A pin left open across close(): every accessor reports the allocator as closed, and close() of the pin is harmless. */
+    @Test
+    void aPinKeptAcrossCloseReportsTheAllocatorClosed() {
+        PageAllocator a = PageAllocator.builder().name("pin-after-close").node(NodeSpec.hotRemovable(1 << 20)).build();
+        long h = a.allocate(64, AllocFlags.HOTREMOVABLE);
+        Pin p = a.pin(h);
+        p.setLong(0, 7);
+        a.close();
+        try (Arena arena = Arena.ofConfined()) {
+            MemorySegment buf = arena.allocate(8);
+            Map<String, Executable> calls = new LinkedHashMap<>();
+            calls.put("getLong", () -> p.getLong(0));
+            calls.put("setLong", () -> p.setLong(0, 1));
+            calls.put("getInt", () -> p.getInt(0));
+            calls.put("setInt", () -> p.setInt(0, 1));
+            calls.put("getByte", () -> p.getByte(0));
+            calls.put("setByte", () -> p.setByte(0, (byte) 1));
+            calls.put("copyFrom", () -> p.copyFrom(buf, 0, 0, 8));
+            calls.put("copyTo", () -> p.copyTo(0, buf, 0, 8));
+            calls.forEach((name, call) -> {
+                IllegalStateException e = assertThrows(IllegalStateException.class, call, name);
+                assertTrue(e.getMessage().contains("'pin-after-close' is closed"), name + ": " + e.getMessage());
+            });
+        }
+        p.close();
+    }
 }
