@@ -104,9 +104,13 @@ final class Allocation {
             h = allocateFromZones(list, order, bytes, flags, movable);
         }
         for (int g = 0; g < GROW_RETRIES && h == PageAllocator.NULL_HANDLE && grow.grow(flags, order, preferred); g++) {
-            // The governor plugged and enabled a node: the zonelists are new.
+            // The governor plugged and enabled a node: the zonelists are new, and so may be the default node
+            // (there was none when no node was ENABLED).
             zl = ctx.topology.zonelists;
-            if (preferred >= zl.nodeCount) {
+            if (preferredNode < 0) {
+                preferred = zl.defaultNode;
+            }
+            if (preferred < 0 || preferred >= zl.nodeCount) {
                 break;
             }
             list = zl.get(preferred, flags);

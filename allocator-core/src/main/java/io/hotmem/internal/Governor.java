@@ -349,7 +349,10 @@ final class Governor {
             return why;
         }
         if (!lifecycle.tryLock(LOCK_MILLIS)) {
-            return cgroupProblem; // read again at the next pass
+            synchronized (this) {
+                lastCgroupRead = Long.MIN_VALUE; // read again at the next pass
+            }
+            return cgroupProblem;
         }
         String problem;
         try {
@@ -371,12 +374,17 @@ final class Governor {
 
     private String cgroupShort(long target) {
         return "the cgroup leaves " + target + " bytes, less than the " + floor()
-                + " bytes of fixed nodes and data; the limit is held there";
+                + " bytes that whole nodes holding the fixed memory and the data need; the limit is held there";
     }
 
     /** @return plugged fixed bytes plus bytes in use in hot-removable nodes: the least a limit can be */
+    /**
+     * @return the least limit whole nodes can meet: plugged fixed nodes plus the bytes in use in hot-removable ones,
+     *         or plus the least removable bytes that can hold what does not fit in ENABLED fixed nodes
+     */
     private long floor() {
-        return fixedBytes() + usedRemovableBytes();
+        long used = usedRemovableBytes();
+        return fixedBytes() + Math.max(used, leastRemovableBytesFor(used - fixedFreeBytes()));
     }
 
     /** @return free (and cached free) bytes in ENABLED fixed nodes: where a drain can also put removable data */
