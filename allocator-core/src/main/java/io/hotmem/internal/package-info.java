@@ -29,9 +29,12 @@
  *       <td>slot acquire and release; nothing is taken under it</td></tr>
  *   <tr><td>(leaf) tag registry ({@code HandleTags})</td><td>which tags are leased</td>
  *       <td>building and closing an allocator</td></tr>
+ *   <tr><td>(leaf) governor ({@code Governor}'s monitor)</td><td>per-node backoff, reports, cgroup read times</td>
+ *       <td>the capacity governor's bookkeeping; nothing is taken under it</td></tr>
  * </table>
  * An owner's cache operation (a thread-cache allocate or free) is not a lock, but a reclaimer waits for it: an
  * owner takes zone locks (4) and the slot lock (5) inside one and nothing above them, so the wait cannot close a
- * cycle. The background agent takes 2, 3 and 4, never 1, so close (holding 1) can join its thread.
+ * cycle. The background agent takes 2, 3 and 4; its capacity governor only tries 1 (a tryLock of 50 ms that fails
+ * once the allocator is closed), so close, holding 1 while it joins the agent's thread, cannot deadlock with it.
  */
 package io.hotmem.internal;
