@@ -339,4 +339,26 @@ class CapacityLimitTest {
                     "below the fixed node: refused by the allocator");
         }
     }
+
+    @Test
+    void theMxBeanReadsAndSetsTheLimitAndElasticity() throws Exception {
+        javax.management.MBeanServer server = java.lang.management.ManagementFactory.getPlatformMBeanServer();
+        javax.management.ObjectName name = new javax.management.ObjectName("io.hotmem:type=PageAllocator,name=cap-jmx");
+        try (PageAllocator a = PageAllocator.builder().name("cap-jmx").jmx(true).backgroundThread(false).maxOrder(6)
+                .node(NodeSpec.fixed(NODE)).node(NodeSpec.hotRemovable(NODE)).node(NodeSpec.hotRemovable(NODE))
+                .build()) {
+            assertEquals(Long.MAX_VALUE, server.getAttribute(name, "CapacityLimit"));
+            assertEquals(3 * NODE, server.getAttribute(name, "PluggedBytes"));
+            assertEquals(false, server.getAttribute(name, "Elastic"));
+            server.setAttribute(name, new javax.management.Attribute("CapacityLimit", 2 * NODE));
+            assertEquals(2 * NODE, a.capacityLimit());
+            assertEquals(2 * NODE, server.getAttribute(name, "PluggedBytes"));
+            server.setAttribute(name, new javax.management.Attribute("Elastic", true));
+            assertTrue(a.isElastic());
+            javax.management.RuntimeMBeanException e = assertThrows(javax.management.RuntimeMBeanException.class,
+                    () -> server.setAttribute(name, new javax.management.Attribute("CapacityLimit", -1L)));
+            assertTrue(e.getCause() instanceof IllegalArgumentException, String.valueOf(e.getCause()));
+            assertEquals(2 * NODE, a.capacityLimit(), "a refused limit changes nothing");
+        }
+    }
 }
