@@ -202,10 +202,7 @@ final class Allocation {
         }
         long limit = ctx.capacityLimit;
         if (limit != Long.MAX_VALUE) {
-            long plugged = 0;
-            for (Node n : ctx.topology.nodes) {
-                plugged += n.state != io.hotmem.NodeState.UNPLUGGED ? n.spec.bytes() : 0;
-            }
+            long plugged = ctx.topology.pluggedBytes();
             sb.append("; the capacity limit of ").append(limit).append(" bytes keeps plugged memory at ")
                     .append(plugged).append(" bytes");
         }

@@ -50,7 +50,7 @@ final class Governor {
     private final CgroupLimit cgroup;
     private volatile boolean elastic;
     /** The limit {@link #setLimit} set; the effective one ({@code ctx.capacityLimit}) may be lower (cgroup). */
-    private volatile long setLimit = Long.MAX_VALUE;
+    private volatile long requestedLimit = Long.MAX_VALUE;
     /** What the cgroup left at its last read ({@code Long.MAX_VALUE}: no cgroup, or no limit there). */
     private volatile long cgroupLimit = Long.MAX_VALUE;
     private long lastCgroupRead = Long.MIN_VALUE;
@@ -122,7 +122,7 @@ final class Governor {
                         + "that can hold them come to at least " + least + " bytes, beside the " + fixed
                         + " bytes of fixed nodes");
             }
-            setLimit = bytes;
+            requestedLimit = bytes;
             ctx.capacityLimit = Math.min(bytes, Math.max(cgroupLimit, fixed + usedRemovable));
             Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": capacity limit "
                     + (bytes == Long.MAX_VALUE ? "none" : bytes + " bytes") + " (plugged "
@@ -357,7 +357,7 @@ final class Governor {
         String problem;
         try {
             long floor = floor();
-            long applied = Math.min(setLimit, Math.max(target, floor));
+            long applied = Math.min(requestedLimit, Math.max(target, floor));
             problem = target < floor ? cgroupShort(target) : "";
             if (target != cgroupLimit) {
                 Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": cgroup " + cgroup.dir() + " leaves "

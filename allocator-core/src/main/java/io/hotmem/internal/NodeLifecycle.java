@@ -113,13 +113,7 @@ final class NodeLifecycle {
 
     /** @return the bytes of every node that is not UNPLUGGED (any thread; the states are read one by one) */
     long pluggedBytes() {
-        long sum = 0;
-        for (Node n : ctx.topology.nodes) {
-            if (n.state != NodeState.UNPLUGGED) {
-                sum += n.spec.bytes();
-            }
-        }
-        return sum;
+        return ctx.topology.pluggedBytes();
     }
 
     boolean isControlHeld() {
@@ -505,14 +499,11 @@ final class NodeLifecycle {
     /**
      * Hands the node's part of the address range to its zones (nothing is mapped: the range is reserved already,
      * and reads as zeros where it was never touched or was given back), with a new scope for the segments handed to
-     * users; the node becomes DISABLED.
-     *
-     * @throws IllegalStateException if a segment of the node's last plugging is still inside an operation
+     * users; the node becomes DISABLED. Its caller, {@link #plugAskedUnderControl}, has checked that no segment of
+     * the node's last plugging is still in use.
      */
     private void plugUnderControl(Node n) {
-        assert control.isHeldByCurrentThread();
-        releaseStillMapped();
-        checkNotRetired(n);
+        assert control.isHeldByCurrentThread() && n.retiredScope == null;
         Arena scope = Arena.ofShared();
         MemorySegment userView = ctx.range.view(n.offsetInRange, n.spec.bytes(), scope);
         lockZones(n);

@@ -27,4 +27,15 @@ final class Topology {
     Topology rebuilt() {
         return new Topology(nodes, zones);
     }
+
+    /** @return the bytes of every node that is not UNPLUGGED (any thread; the states are read one by one) */
+    long pluggedBytes() {
+        long sum = 0;
+        for (Node n : nodes) {
+            if (n.state != io.hotmem.NodeState.UNPLUGGED) {
+                sum += n.spec.bytes();
+            }
+        }
+        return sum;
+    }
 }

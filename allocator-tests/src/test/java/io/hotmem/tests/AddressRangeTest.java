@@ -17,8 +17,6 @@ import java.io.IOException;
 import java.lang.foreign.Arena;
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -601,15 +599,6 @@ class AddressRangeTest {
 
     // ============================================================================================ (d) RSS
 
-    private static long rssBytes() throws IOException {
-        for (String line : Files.readAllLines(Path.of("/proc/self/status"))) {
-            if (line.startsWith("VmRSS:")) {
-                return Long.parseLong(line.replaceAll("[^0-9]", "")) * 1024;
-            }
-        }
-        throw new IllegalStateException("no VmRSS in /proc/self/status");
-    }
-
     /**
      * Touching 256 MiB of a node raises the RSS; unplugging the node (its pages go back with MADV_DONTNEED, the
      * range stays reserved) brings it down again. Plugged again, the node's memory counts as purged, and ZERO
@@ -626,7 +615,7 @@ class AddressRangeTest {
                 .build()) {
             long block = 4 * MIB;
             int blocks = (int) (256 * MIB / block);
-            long before = rssBytes();
+            long before = RssLinuxTest.rssBytes();
             long[] hs = new long[blocks];
             for (int i = 0; i < blocks; i++) {
                 hs[i] = a.allocate(block, AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE, 1);
@@ -634,7 +623,7 @@ class AddressRangeTest {
                     a.setLong(hs[i], off, off + i + 1);
                 }
             }
-            long touched = rssBytes();
+            long touched = RssLinuxTest.rssBytes();
             assertTrue(touched - before >= 250 * MIB,
                     "touching 256 MiB added only " + (touched - before) / MIB + " MiB of RSS");
             for (int i = 0; i < blocks; i++) {
@@ -643,7 +632,7 @@ class AddressRangeTest {
             }
             a.disable(1);
             a.unplug(1);
-            long unplugged = rssBytes();
+            long unplugged = RssLinuxTest.rssBytes();
             assertTrue(touched - unplugged >= 240 * MIB,
                     "unplugging gave back only " + (touched - unplugged) / MIB + " MiB (RSS " + touched / MIB
                             + " -> " + unplugged / MIB + " MiB)");
