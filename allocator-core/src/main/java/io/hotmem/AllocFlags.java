@@ -4,7 +4,8 @@ import java.util.StringJoiner;
 
 /**
  * Allocation flags, combined with {@code |}. Any other bit is rejected with {@link IllegalArgumentException}.
- * The Linux names they come from are {@code __GFP_HOTREMOVABLE}, {@code __GFP_ZERO} and {@code __GFP_THISNODE}.
+ * The Linux names they come from are {@code __GFP_HOTREMOVABLE}, {@code __GFP_ZERO} and {@code __GFP_THISNODE};
+ * {@link #ALIGNED} is the difference between {@code alloc_pages} and {@code alloc_pages_exact}.
  */
 public final class AllocFlags {
     /** No flag: a non-movable allocation from NORMAL zones, with unspecified contents. */
@@ -19,8 +20,16 @@ public final class AllocFlags {
     /** Only the preferred node may serve the allocation: no fallback to other nodes. */
     public static final int THISNODE = 1 << 2;
 
+    /**
+     * The allocation holds a whole naturally aligned block of {@code 2^order} pages (Linux {@code alloc_pages}):
+     * its address is a multiple of the block size from the start of its zone, and it keeps that shape when it
+     * moves. Without it an allocation holds exactly the pages its size needs (Linux {@code alloc_pages_exact}),
+     * and the rest of the block is free for others.
+     */
+    public static final int ALIGNED = 1 << 3;
+
     /** Every defined bit. */
-    public static final int ALL = HOTREMOVABLE | ZERO | THISNODE;
+    public static final int ALL = HOTREMOVABLE | ZERO | THISNODE | ALIGNED;
 
     private AllocFlags() {
     }
@@ -45,6 +54,9 @@ public final class AllocFlags {
         }
         if ((flags & THISNODE) != 0) {
             j.add("THISNODE");
+        }
+        if ((flags & ALIGNED) != 0) {
+            j.add("ALIGNED");
         }
         int unknown = flags & ~ALL;
         if (unknown != 0) {

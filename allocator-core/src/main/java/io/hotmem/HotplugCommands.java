@@ -18,8 +18,10 @@ import java.util.function.IntConsumer;
  * drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
  * offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
  * unplug N        return disabled, empty node N's memory to the operating system
+ * compact Z [s]   move zone Z's allocations to its end so free pages merge (deadline s seconds, default 10)
  * trim            give threads' cached free blocks back to their zones
  * status          the status view
+ * buddyinfo       free blocks per order of every plugged zone (Linux /proc/buddyinfo)
  * help            this text
  * </pre>
  *
@@ -28,7 +30,7 @@ import java.util.function.IntConsumer;
  * escapes. Thread-safe as the allocator is.
  */
 public final class HotplugCommands {
-    /** The deadline of remap, drain and offline when the command gives none. */
+    /** The deadline of remap, drain, offline and compact when the command gives none. */
     public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
     private static final double MAX_SECONDS = 86_400;
 
@@ -42,10 +44,12 @@ public final class HotplugCommands {
               drain N [s]     move every movable allocation off disabled node N (deadline s seconds, default 10)
               offline N [s]   disable, drain and unplug node N, rolling back on failure (deadline s seconds, default 10)
               unplug N        return disabled, empty node N's memory to the operating system
+              compact Z [s]   move zone Z's allocations to its end so free pages merge (deadline s seconds, default 10)
               trim            give threads' cached free blocks back to their zones
               capacity M|none set the capacity limit to M MiB of plugged memory (none: no limit)
               elastic on|off  let the governor plug and offline hot-removable nodes by itself
               status          the status view
+              buddyinfo       free blocks per order of every plugged zone (Linux /proc/buddyinfo)
               help            this text
             """;
 
@@ -85,6 +89,10 @@ public final class HotplugCommands {
                     arity(w, 1, 1, line);
                     yield allocator.status().render();
                 }
+                case "buddyinfo" -> {
+                    arity(w, 1, 1, line);
+                    yield allocator.status().renderBuddyInfo();
+                }
                 case "trim" -> {
                     arity(w, 1, 1, line);
                     yield "gave back " + allocator.trimCaches() + " cached pages\n";
@@ -99,6 +107,7 @@ public final class HotplugCommands {
                 case "remap" -> relocation(w, line, allocator::remap);
                 case "drain" -> relocation(w, line, allocator::drain);
                 case "offline" -> relocation(w, line, allocator::offline);
+                case "compact" -> relocation(w, line, allocator::compact);
                 default -> throw malformed("unknown command '" + w[0] + "'", line);
             };
         } catch (IllegalArgumentException | IllegalStateException e) {

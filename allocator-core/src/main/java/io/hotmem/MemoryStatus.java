@@ -76,6 +76,26 @@ public record MemoryStatus(List<NodeStatus> nodes, long pluggedBytes, long capac
     }
 
     /**
+     * Linux's {@code /proc/buddyinfo} view: one line per zone of every plugged node, with the free block count of
+     * each order from 0 to {@code maxOrder}, e.g.
+     * <pre>
+     * Node 0, zone   Normal      3      1      0      2
+     * Node 1, zone  Movable     12      4      0      1
+     * </pre>
+     *
+     * @return the text, each line ending in a newline
+     */
+    public String renderBuddyInfo() {
+        StringBuilder sb = new StringBuilder();
+        for (NodeStatus n : nodes) {
+            for (ZoneStatus z : n.zones()) {
+                sb.append(z.renderBuddyInfo(n.id())).append('\n');
+            }
+        }
+        return sb.toString();
+    }
+
+    /**
      * Finds one node in this snapshot.
      *
      * @param id a node id

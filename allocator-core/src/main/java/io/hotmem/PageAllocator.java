@@ -13,9 +13,11 @@ import java.util.function.ToLongFunction;
 /**
  * An off-heap page allocator over memory nodes that can be plugged, enabled, disabled and unplugged at run time.
  *
- * <p>Every allocation is a block of {@code 2^order} pages from one zone's buddy allocator, reached through a
- * {@code long} handle ({@link #NULL_HANDLE}, 0, is never one). A request is rounded up to a block; the allocation's
- * size, and so the range its accessors accept, is the number of bytes requested.
+ * <p>Every allocation is a run of pages from one zone's buddy allocator, reached through a {@code long} handle
+ * ({@link #NULL_HANDLE}, 0, is never one). A request holds exactly the pages its size needs: it is cut from the
+ * smallest block of {@code 2^order} pages that holds it, and the rest of that block stays free for others (so a
+ * 130 KiB request holds 33 pages of 4 KiB, not 64). {@link AllocFlags#ALIGNED} asks for the whole naturally aligned
+ * block instead. The allocation's size, and so the range its accessors accept, is the number of bytes requested.
  *
  * <p><b>Threads.</b> Every method may be called from any thread. Accessors of one allocation are linearizable:
  * a read returns the last completed write, and a long read or written at an 8-aligned offset is never torn.
@@ -470,6 +472,26 @@ public interface PageAllocator extends AutoCloseable {
     RelocationReport remap(int zoneId, Duration timeout);
 
     /**
+     * Compacts one zone of an ENABLED node (Linux memory compaction): moves its movable allocations towards the
+     * zone's end, each into a free block above it, so that the free pages they leave merge into large blocks. A
+     * migrate scanner walks up from the zone's start and a free scanner takes free blocks from its end; it stops
+     * where they meet (or at the deadline). Allocations keep being read, written, allocated and freed while it
+     * runs; pinned and non-movable allocations stay where they are, and nothing moves to another zone.
+     * {@link ZoneStatus#freeBlocks()} shows the result. The allocator also compacts by itself: an allocation that
+     * finds enough free pages but no free block large enough compacts the zone first (for at most 20 ms), and
+     * the background agent compacts zones whose free memory is mostly in blocks smaller than the largest.
+     *
+     * @param zoneId  a zone of an ENABLED node
+     * @param timeout how long it may take
+     * @return what moved; {@code remaining} counts the pinned and non-movable blocks it had to leave below the
+     *         meeting point, with their reasons in {@code failures}; {@code complete} when the scanners met and
+     *         none was left
+     * @throws IllegalArgumentException for an unknown zone or a negative timeout
+     * @throws IllegalStateException if the zone's node is not ENABLED, or the allocator is closed
+     */
+    RelocationReport compact(int zoneId, Duration timeout);
+
+    /**
      * Moves every movable allocation off a DISABLED node, preferring nodes near it. The node stays DISABLED
      * whatever happens; what moved stays moved, the rest stays valid where it was.
      *
@@ -604,6 +626,7 @@ public interface PageAllocator extends AutoCloseable {
         private Duration purgeAfter = Duration.ofSeconds(10);
         private boolean backgroundThread = true;
         private boolean elastic;
+        private boolean compaction = true;
         private boolean followCgroup;
         private java.nio.file.Path cgroupDir;
         private long cgroupReserve;
@@ -751,6 +774,19 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Turns the allocator's own compaction on or off: direct compaction, when an allocation finds enough free
+         * pages in a zone but no free block large enough (it then waits up to 20 ms while the zone is compacted),
+         * and background compaction by the agent. {@link PageAllocator#compact} works either way. Default on.
+         *
+         * @param compaction whether allocations and the agent compact zones by themselves
+         * @return this builder
+         */
+        public Builder compaction(boolean compaction) {
+            this.compaction = compaction;
+            return this;
+        }
+
+        /**
          * Starts the allocator with elastic capacity on or off (see {@link PageAllocator#setElastic}). Default off.
          *
          * @param elastic whether the governor plugs and offlines nodes by itself
@@ -817,7 +853,7 @@ public interface PageAllocator extends AutoCloseable {
             }
             return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
                     Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic, followCgroup, cgroupDir,
-                    cgroupReserve);
+                    cgroupReserve, compaction);
         }
     }
 }

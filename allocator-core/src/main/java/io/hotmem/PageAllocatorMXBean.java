@@ -66,6 +66,22 @@ public interface PageAllocatorMXBean {
     String remap(int zone, long timeoutMillis);
 
     /**
+     * Compacts one zone of an ENABLED node ({@link PageAllocator#compact}) and returns the report.
+     *
+     * @param zone a zone id
+     * @param timeoutMillis deadline
+     * @return the compaction report
+     */
+    String compact(int zone, long timeoutMillis);
+
+    /**
+     * Returns the free blocks per order of every plugged zone, in Linux's {@code /proc/buddyinfo} format.
+     *
+     * @return one line per plugged zone
+     */
+    String getBuddyInfo();
+
+    /**
      * Returns the relocation report.
      *
      * @param node a DISABLED node

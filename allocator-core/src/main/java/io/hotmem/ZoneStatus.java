@@ -1,5 +1,8 @@
 package io.hotmem;
 
+import java.util.List;
+import java.util.Locale;
+
 /**
  * One zone in a {@link MemoryStatus} snapshot. Counts are in pages; {@code freePages + activePages ==
  * presentPages} in every snapshot.
@@ -18,9 +21,62 @@ package io.hotmem;
  * @param presentPages pages the zone manages
  * @param cachedPages  free pages in thread caches
  * @param purgedPages  free pages returned to the operating system
+ * @param freeBlocks   the free blocks in the zone's buddy lists for each order, from 0 to the allocator's
+ *                     {@code maxOrder} (Linux {@code /proc/buddyinfo}; thread-cached blocks are not among them);
+ *                     empty when not known
  */
 public record ZoneStatus(int id, ZoneType type, long freePages, long activePages, long presentPages,
-                         long cachedPages, long purgedPages) {
+                         long cachedPages, long purgedPages, List<Integer> freeBlocks) {
+
+    /** Copies {@code freeBlocks}. */
+    public ZoneStatus {
+        freeBlocks = List.copyOf(freeBlocks);
+    }
+
+    /**
+     * A snapshot without the per-order counts ({@link #freeBlocks()} empty).
+     *
+     * @param id           the zone's global id
+     * @param type         NORMAL or MOVABLE
+     * @param freePages    pages in free blocks, including cached and purged ones
+     * @param activePages  pages in allocated blocks
+     * @param presentPages pages the zone manages
+     * @param cachedPages  free pages in thread caches
+     * @param purgedPages  free pages returned to the operating system
+     */
+    public ZoneStatus(int id, ZoneType type, long freePages, long activePages, long presentPages, long cachedPages,
+                      long purgedPages) {
+        this(id, type, freePages, activePages, presentPages, cachedPages, purgedPages, List.of());
+    }
+
+    /**
+     * Returns the largest order with a free block in the buddy lists.
+     *
+     * @return the largest order with a free block, or -1 when there is none (or the counts are not known)
+     */
+    public int largestFreeOrder() {
+        for (int k = freeBlocks.size() - 1; k >= 0; k--) {
+            if (freeBlocks.get(k) > 0) {
+                return k;
+            }
+        }
+        return -1;
+    }
+
+    /**
+     * Returns the zone's line in Linux's {@code /proc/buddyinfo} format: the node, the zone's type and the free
+     * block count of each order, e.g. {@code Node 1, zone  Movable     12      4      0      1}.
+     *
+     * @param node the zone's node id
+     * @return the line, without a newline
+     */
+    public String renderBuddyInfo(int node) {
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "Node %d, zone %8s", node, type.label()));
+        for (int count : freeBlocks) {
+            sb.append(String.format(Locale.ROOT, " %6d", count));
+        }
+        return sb.toString();
+    }
 
     /**
      * Returns the zone's line in the status view, e.g.

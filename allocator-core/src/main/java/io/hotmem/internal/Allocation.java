@@ -22,7 +22,9 @@ import java.util.StringJoiner;
  * <p>When no zone serves, the cached blocks of the zones that could serve it are reclaimed and the zones tried
  * again, up to three times (as Linux drains its per-CPU lists before it fails an allocation); an allocation that
  * no zone of its list could serve even then (no zone, or too small, or not enough free and cached pages) takes
- * nothing back from other threads.
+ * nothing back from other threads. Then a zone with enough free pages but no free block of the order is compacted
+ * until it has one ({@link Compactor#compactFor}, direct compaction), and last the elastic governor may bring a
+ * node online.
  *
  * <p>Free: {@link HandleProtocol#free} makes the slot the caller's; then the block and slot go to the thread's
  * cache, or back to the zone and the table.
@@ -54,10 +56,12 @@ final class Allocation {
     private static final int GROW_RETRIES = 2;
 
     private final Growth grow;
+    private final Compactor compactor;
 
-    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry, Growth grow) {
+    Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry, Growth grow, Compactor compactor) {
         this.ctx = ctx;
         this.grow = grow;
+        this.compactor = compactor;
         this.table = ctx.table;
         this.registry = registry;
         this.telemetry = telemetry;
@@ -80,7 +84,8 @@ final class Allocation {
         if (preferred >= zl.nodeCount) {
             throw unknownNode(preferred, zl.nodeCount);
         }
-        if (order < cacheOrders && preferred >= 0) {
+        // Thread caches hold whole aligned blocks: an exact run of 2^order pages is one, any other is not.
+        if (order < cacheOrders && preferred >= 0 && runPages(bytes, flags, order) == 1 << order) {
             ThreadCache tc = registry.cache();
             if (tc != null) {
                 long h = tc.allocate(zl, preferred, flags, order, bytes);
@@ -92,16 +97,29 @@ final class Allocation {
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
     }
 
+    /**
+     * @return the pages an allocation of {@code bytes} with {@code flags} holds: the whole block of {@code order}
+     *         with {@link AllocFlags#ALIGNED}, otherwise exactly the pages the bytes need
+     */
+    private int runPages(long bytes, long flags, int order) {
+        return (flags & AllocFlags.ALIGNED) != 0 ? 1 << order : (int) ((bytes - 1) >>> pageShift) + 1;
+    }
+
     /** Allocation under zone locks: no cache, or the cache could not serve. */
     private long allocateSlow(Zonelists zl, int preferred, long bytes, int order, int flags, int preferredNode,
                               boolean orThrow) {
         Zone[] list = preferred < 0 ? NO_ZONES : zl.get(preferred, flags);
         boolean movable = (flags & AllocFlags.HOTREMOVABLE) != 0;
-        long h = allocateFromZones(list, order, bytes, flags, movable);
+        int run = runPages(bytes, flags, order);
+        long h = allocateFromZones(list, run, bytes, flags, movable);
         for (int retry = 0; retry < RECLAIM_RETRIES && h == PageAllocator.NULL_HANDLE
                 && reclaimFor(list, order) > 0; retry++) {
             // Other threads may refill their caches meanwhile, hence a few tries.
-            h = allocateFromZones(list, order, bytes, flags, movable);
+            h = allocateFromZones(list, run, bytes, flags, movable);
+        }
+        if (h == PageAllocator.NULL_HANDLE && compactor.compactFor(list, order)) {
+            // Direct compaction formed a free block of the order somewhere in the list.
+            h = allocateFromZones(list, run, bytes, flags, movable);
         }
         for (int g = 0; g < GROW_RETRIES && h == PageAllocator.NULL_HANDLE && grow.grow(flags, order, preferred); g++) {
             // The governor plugged and enabled a node: the zonelists are new, and so may be the default node
@@ -114,7 +132,7 @@ final class Allocation {
                 break;
             }
             list = zl.get(preferred, flags);
-            h = allocateFromZones(list, order, bytes, flags, movable);
+            h = allocateFromZones(list, run, bytes, flags, movable);
         }
         if (h != PageAllocator.NULL_HANDLE) {
             return h;
@@ -147,7 +165,7 @@ final class Allocation {
      * @return the new handle, or {@link PageAllocator#NULL_HANDLE} when no zone of {@code list} has a block or no
      *         slot is free
      */
-    private long allocateFromZones(Zone[] list, int order, long bytes, int flags, boolean movable) {
+    private long allocateFromZones(Zone[] list, int runPages, long bytes, int flags, boolean movable) {
         int slot = table.acquireSlot();
         if (slot < 0) {
             return PageAllocator.NULL_HANDLE;
@@ -157,7 +175,7 @@ final class Allocation {
             MemorySegment zoneMemory;
             z.lockForAllocation();
             try {
-                page = z.allocateLocked(order, slot, movable);
+                page = z.allocateRunLocked(runPages, slot, movable);
                 zoneMemory = z.memory;
             } finally {
                 z.lock.unlock();
@@ -217,8 +235,11 @@ final class Allocation {
         long loc = HandleTable.lpLocation(c, base);
         Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
-        ThreadCache tc = cacheOrders > 0 ? registry.cache() : null;
-        if (tc == null || !tc.free(z, blockOrder(HandleTable.lpSize(c, base)), slot)) {
+        long size = HandleTable.lpSize(c, base);
+        int order = blockOrder(size);
+        ThreadCache tc = order < cacheOrders && runPages(size, HandleTable.lpFlags(c, base), order) == 1 << order
+                ? registry.cache() : null;
+        if (tc == null || !tc.free(z, order, slot)) {
             z.free(z.pageOf(loc));
             table.releaseSlot(slot);
         }

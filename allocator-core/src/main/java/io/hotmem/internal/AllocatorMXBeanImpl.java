@@ -59,6 +59,16 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
     }
 
     @Override
+    public String compact(int zone, long timeoutMillis) {
+        return commands.execute("compact " + zone + " " + seconds(timeoutMillis));
+    }
+
+    @Override
+    public String getBuddyInfo() {
+        return commands.execute("buddyinfo");
+    }
+
+    @Override
     public String drain(int node, long timeoutMillis) {
         return commands.execute("drain " + node + " " + seconds(timeoutMillis));
     }

@@ -5,6 +5,7 @@ import io.hotmem.HotplugListener;
 import io.hotmem.MemoryBacking;
 import io.hotmem.MemoryStatus;
 import io.hotmem.NodeSpec;
+import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
 import io.hotmem.RelocationReport;
@@ -44,6 +45,7 @@ public final class DefaultPageAllocator implements PageAllocator {
     private final CacheRegistry registry;
     private final NodeLifecycle lifecycle;
     private final Access access;
+    private final Compactor compactor;
     private final Allocation allocation;
     private final Relocations relocations;
     /** The background agent, or null. */
@@ -68,13 +70,14 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param followCgroup  whether the capacity limit follows a cgroup v2 memory limit
      * @param cgroupDir     the cgroup's directory, null for the process's own
      * @param cgroupReserve bytes of the cgroup's limit kept for the rest of the process
+     * @param compaction    whether allocations and the agent compact zones by themselves
      * @throws IllegalStateException if {@value HandleTags#MAX_LIVE} allocators are open already, a node's memory
      *                               cannot be had, or the MBean name is taken
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
                                 long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
                                 Duration purgeAfter, boolean agent, boolean elastic, boolean followCgroup,
-                                java.nio.file.Path cgroupDir, long cgroupReserve) {
+                                java.nio.file.Path cgroupDir, long cgroupReserve, boolean compaction) {
         CgroupLimit cgroup = followCgroup ? new CgroupLimit(cgroupDir, cgroupReserve) : null; // before any resource
         this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
                 addressSpaceFor(addressSpace, specs, backingKind, pageSize));
@@ -83,7 +86,8 @@ public final class DefaultPageAllocator implements PageAllocator {
         MemoryTable memory = new MemoryTable();
         AllocatorContext c = ctx;
         this.registry = new CacheRegistry(ctx, cacheMaxOrder + 1, () -> c.topology.zones);
-        this.allocation = new Allocation(ctx, registry, telemetry, this::growForAllocation);
+        this.compactor = new Compactor(ctx, registry, compaction);
+        this.allocation = new Allocation(ctx, registry, telemetry, this::growForAllocation, compactor);
         this.lifecycle = new NodeLifecycle(ctx, telemetry, listeners, registry, memory);
         this.access = new Access(ctx, memory);
         this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access);
@@ -99,7 +103,8 @@ public final class DefaultPageAllocator implements PageAllocator {
             if (jmx) {
                 telemetry.registerMBean(this);
             }
-            agentStarted = agent ? Housekeeper.start(ctx, registry, lifecycle::topology, purgeAfter, governor) : null;
+            agentStarted = agent ? Housekeeper.start(ctx, registry, lifecycle::topology, purgeAfter, governor,
+                    compactor) : null;
         } catch (RuntimeException | Error e) {
             lifecycle.close(telemetry::unregisterMBean);
             throw e;
@@ -476,6 +481,30 @@ public final class DefaultPageAllocator implements PageAllocator {
     public RelocationReport remap(int zoneId, Duration timeout) {
         ctx.checkOpen();
         return relocations.remap(zoneId, timeout);
+    }
+
+    @Override
+    public RelocationReport compact(int zoneId, Duration timeout) {
+        ctx.checkOpen();
+        long start = System.nanoTime();
+        long deadline = Relocations.deadline(start, timeout);
+        Topology t = lifecycle.topology();
+        if (zoneId < 0 || zoneId >= t.zones.length) {
+            throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (t.zones.length - 1) + ")");
+        }
+        Zone z = t.zones[zoneId];
+        NodeState state = z.node.state;
+        if (state != NodeState.ENABLED) {
+            throw new IllegalStateException("cannot compact zone " + zoneId + ": node " + z.node.id + " is "
+                    + state.label() + " (only an ENABLED node's zones are compacted)");
+        }
+        try {
+            RelocationReport r = compactor.compact(z, Compactor.Trigger.COMMAND, -1, start, deadline);
+            ctx.checkOpen(); // woken by close: what moved stays moved, but nothing is left to use
+            return r;
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
     }
 
     @Override

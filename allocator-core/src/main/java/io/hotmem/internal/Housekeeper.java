@@ -10,7 +10,8 @@ import java.util.function.Supplier;
  * The allocator's background agent (the kswapd of the original prototype, which never stopped: this one does).
  * Each round, at most every {@link #periodMillis}: runs a pass of the capacity {@link Governor} (which may take a
  * node offline or bring one online through the control lock), gives back the caches of threads that have ended, gives back
- * the caches of threads idle for the purge delay, and returns to the OS the free blocks that have stayed free for
+ * the caches of threads idle for the purge delay, compacts fragmented zones ({@link Compactor#background}), and
+ * returns to the OS the free blocks that have stayed free for
  * the purge delay ({@link Zone#purgeLocked}, a bounded walk per zone-lock hold). Unplugged zones are skipped;
  * {@link #close()} stops the thread and waits for it. It works on the cache registry and the zones, never
  * through the allocator's facade; only the governor takes the control lock, and it gives up once the allocator is
@@ -33,13 +34,15 @@ final class Housekeeper implements Agent {
     private final AgentRunner runner;
     private int lastRound = Integer.MIN_VALUE;
     private final Governor governor;
+    private final Compactor compactor;
     /** Set by {@link #wake}: run a round at once, whatever the period. */
     private volatile boolean poked;
 
     private Housekeeper(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
-                        Duration purgeAfter, Governor governor) {
+                        Duration purgeAfter, Governor governor, Compactor compactor) {
         this.ctx = ctx;
         this.governor = governor;
+        this.compactor = compactor;
         this.registry = registry;
         this.topology = topology;
         this.ticker = ctx.ticker;
@@ -52,8 +55,8 @@ final class Housekeeper implements Agent {
     }
 
     static Housekeeper start(AllocatorContext ctx, CacheRegistry registry, Supplier<Topology> topology,
-                             Duration purgeAfter, Governor governor) {
-        Housekeeper h = new Housekeeper(ctx, registry, topology, purgeAfter, governor);
+                             Duration purgeAfter, Governor governor, Compactor compactor) {
+        Housekeeper h = new Housekeeper(ctx, registry, topology, purgeAfter, governor, compactor);
         AgentRunner.startOnThread(h.runner, r -> {
             Thread t = new Thread(r);
             t.setDaemon(true);
@@ -97,6 +100,7 @@ final class Housekeeper implements Agent {
         }
         work += registry.reclaimDead();
         work += registry.reclaimIdle(now, purgeTicks);
+        work += compactor.background(topology.get().zones);
         long[] purged = new long[1];
         for (Zone z : topology.get().zones) {
             for (int page = 0; page < z.pages && !ctx.isClosed(); ) {

@@ -68,7 +68,8 @@ final class Relocator {
     static final class Batch {
         final int[] heads = new int[BATCH];
         final int[] slots = new int[BATCH];
-        final int[] orders = new int[BATCH];
+        /** Run lengths in pages. */
+        final int[] runs = new int[BATCH];
         final long[] states = new long[BATCH];
         final Zone[] dst = new Zone[BATCH];
         final int[] dstPages = new int[BATCH];
@@ -96,6 +97,18 @@ final class Relocator {
      * The caller holds no zone lock; this never holds two.
      */
     void moveBatch(Zone src, Batch b, Zone[] targets, Progress progress) {
+        int candidates = inspect(src, b, progress);
+        takeTargets(b, targets, candidates);
+        copyAndFree(src, b, progress);
+    }
+
+    /**
+     * Reads the blocks at heads {@code b.heads[0 .. b.size)} of {@code src} (their slots and runs, under one source
+     * lock) and sets the outcome of every block that cannot move now; the others are candidates (outcome null).
+     *
+     * @return the number of candidates
+     */
+    private int inspect(Zone src, Batch b, Progress progress) {
         int n = b.size;
         src.lock.lock();
         try {
@@ -107,7 +120,7 @@ final class Relocator {
                 } else {
                     b.outcomes[i] = null; // a candidate
                     b.slots[i] = src.ownerLocked(page);
-                    b.orders[i] = src.orderOfLocked(page);
+                    b.runs[i] = src.runPagesLocked(page);
                 }
             }
         } finally {
@@ -138,6 +151,43 @@ final class Relocator {
                 candidates++;
             }
         }
+        return candidates;
+    }
+
+    /**
+     * Compaction's batch: moves the blocks at heads {@code b.heads[0 .. b.size)} of {@code z} to free blocks
+     * higher in {@code z} itself ({@link Zone#allocateRunAboveLocked}), by the same inspect, freeze, copy, publish
+     * and free as {@link #moveBatch}. A block with no free block above it that holds its run gets NO_MEMORY.
+     *
+     * @return the lowest page a block of this batch was moved to, or {@link Integer#MAX_VALUE}
+     */
+    int compactBatch(Zone z, Batch b, Progress progress, int maxLooks) {
+        int candidates = inspect(z, b, progress);
+        int lowest = Integer.MAX_VALUE;
+        if (candidates > 0) {
+            z.lock.lock();
+            try {
+                for (int i = 0; i < b.size; i++) {
+                    if (b.outcomes[i] == null) {
+                        int dp = z.allocateRunAboveLocked(b.runs[i], b.slots[i], b.heads[i] + b.runs[i], maxLooks);
+                        if (dp != Zone.NIL) {
+                            b.dst[i] = z;
+                            b.dstPages[i] = dp;
+                            lowest = Math.min(lowest, dp);
+                        }
+                    }
+                }
+            } finally {
+                z.lock.unlock();
+            }
+        }
+        copyAndFree(z, b, progress);
+        return lowest;
+    }
+
+    /** Takes a target block for each candidate, zone by zone in order, one lock each. */
+    private void takeTargets(Batch b, Zone[] targets, int candidates) {
+        int n = b.size;
         // Target blocks first, so that each freeze lasts no longer than its copy.
         for (int t = 0; t < targets.length && candidates > 0; t++) {
             Zone z = targets[t];
@@ -145,7 +195,7 @@ final class Relocator {
             try {
                 for (int i = 0; i < n && candidates > 0; i++) {
                     if (b.outcomes[i] == null && b.dst[i] == null) {
-                        int dp = z.allocateLocked(b.orders[i], b.slots[i], true);
+                        int dp = z.allocateRunLocked(b.runs[i], b.slots[i], true);
                         if (dp != Zone.NIL) {
                             b.dst[i] = z;
                             b.dstPages[i] = dp;
@@ -157,6 +207,11 @@ final class Relocator {
                 z.lock.unlock();
             }
         }
+    }
+
+    /** Moves each candidate with a target (NO_MEMORY for the others) and frees the old blocks under one lock. */
+    private void copyAndFree(Zone src, Batch b, Progress progress) {
+        int n = b.size;
         int freeCount = 0;
         for (int i = 0; i < n; i++) {
             if (b.outcomes[i] != null) {
@@ -166,7 +221,7 @@ final class Relocator {
                 b.outcomes[i] = Outcome.NO_MEMORY;
                 continue;
             }
-            b.outcomes[i] = copyFrozen(src, b.heads[i], b.slots[i], b.states[i], b.orders[i], b.dst[i],
+            b.outcomes[i] = copyFrozen(src, b.heads[i], b.slots[i], b.states[i], b.runs[i], b.dst[i],
                     b.dstPages[i], progress);
             if (b.outcomes[i] == Outcome.MOVED) {
                 b.toFree[freeCount++] = b.heads[i];
@@ -190,7 +245,7 @@ final class Relocator {
      * Freezes the entry in {@code slot}, copies its block from {@code (src, page)} to {@code (dst, dstPage)},
      * publishes the new location and unfreezes with version + 1. The old block is the caller's to free.
      */
-    private Outcome copyFrozen(Zone src, int page, int slot, long inspected, int order, Zone dst, int dstPage,
+    private Outcome copyFrozen(Zone src, int page, int slot, long inspected, int runPages, Zone dst, int dstPage,
                                Progress progress) {
         long[] c = table.chunkOfSlot(slot);
         int base = HandleLayout.baseOfSlot(slot);
@@ -219,7 +274,7 @@ final class Relocator {
         HandleProtocol.publishMove(c, base, frozen, dst.location(dstPage));
         progress.pinnedSince.remove(slot);
         progress.moved++;
-        progress.movedBytes += (long) 1 << (order + src.pageShift);
+        progress.movedBytes += (long) runPages << src.pageShift;
         return Outcome.MOVED;
     }
 
@@ -279,7 +334,7 @@ final class Relocator {
                         int head = z.isPluggedLocked() ? z.nextUsedHeadLocked(page) : Zone.NIL;
                         while (head != Zone.NIL && batch.size < BATCH) {
                             batch.heads[batch.size++] = head;
-                            head = z.nextUsedHeadLocked(head + (1 << z.orderOfLocked(head)));
+                            head = z.nextUsedHeadLocked(head + z.runPagesLocked(head));
                         }
                         page = head;
                     } finally {

@@ -7,6 +7,7 @@ import io.hotmem.internal.prim.AddressRange;
 
 import java.lang.foreign.MemorySegment;
 import java.util.Arrays;
+import java.util.List;
 import java.util.concurrent.locks.ReentrantLock;
 
 /**
@@ -19,13 +20,25 @@ import java.util.concurrent.locks.ReentrantLock;
  * form the order-2 block at {@code 8 & ~(1 << 1) = 8}. When the zone's page count is not a power of two, the tail
  * is carved into smaller aligned blocks and a buddy that would reach past the end never exists.
  *
+ * <h2>Exact runs</h2>
+ * An allocation holds exactly the pages it asked for (Linux {@code alloc_pages_exact}): a <em>run</em> of
+ * {@code n} pages is taken as the buddy block of order {@code o = ceil(log2 n)}, and the block's tail past
+ * {@code n} goes straight back to the free lists as the aligned blocks that tile it (for {@code n = 5} in an
+ * order-3 block at head 8: page 13 at order 0 and pages 14-15 at order 1). Every tail block's buddy lies inside the
+ * run, so none merges at allocation. Freeing a run tiles it the same way (pages 8-11 at order 2, page 12 at
+ * order 0) and frees each tile, which merges with the free tail as far as it goes: the order-3 block comes back
+ * whole. A run of {@code 2^o} pages is the aligned block itself. A run's head is always aligned to
+ * {@code 2^o}, because it is the head of the block it was cut from.
+ *
  * <h2>Page map</h2>
- * One byte per page: a head page carries {@link #FREE_HEAD} or {@link #USED_HEAD} and its order (and
- * {@link #MOVABLE_BLOCK} for every block of a MOVABLE zone, and for a HOTREMOVABLE allocation that did not come
- * through a thread cache; whether a block may move is decided by its handle-table flags); every other page is 0.
- * Walking heads from page 0 and stepping {@code 2^order} visits every block once. Free heads are linked per order
- * through {@code next}/{@code prev}; a used head's handle-table slot is in {@code owner} (the reverse map relocation
- * walks); a free head's {@code owner} holds when it became free (see Purging).
+ * One byte per page: a head page carries {@link #FREE_HEAD} or {@link #USED_HEAD} and its order (for a used head,
+ * the order of the block its run was cut from; and {@link #MOVABLE_BLOCK} for every block of a MOVABLE zone, and
+ * for a HOTREMOVABLE allocation that did not come through a thread cache; whether a block may move is decided by its
+ * handle-table flags); every other page is 0. A used head's run length in pages is in {@code next} (a used head is
+ * on no list). Walking heads from page 0 and stepping {@code 2^order} pages from a free head, the run length from a
+ * used head, visits every block once. Free heads are linked per order through {@code next}/{@code prev}; a used
+ * head's handle-table slot is in {@code owner} (the reverse map relocation walks); a free head's {@code owner}
+ * holds when it became free (see Purging).
  *
  * <h2>Thread caches</h2>
  * A block handed to a {@link ThreadCache} is a used head to the zone, owned by a FREE handle-table slot that the
@@ -45,7 +58,9 @@ import java.util.concurrent.locks.ReentrantLock;
  * <pre>
  *   freePages + activePages == presentPages      (activePages counts cached blocks too: they are out of the buddy)
  *   freePages  == sum over free heads of 2^order == sum over free lists of 2^order
- *   activePages == sum over used heads of 2^order;  liveBlocks == number of used heads
+ *   activePages == sum over used heads of their run length;  liveBlocks == number of used heads
+ *   a used head of order o has a run length n with 2^(o-1) < n <= 2^o (n == 1 at order 0), and its head is
+ *   aligned to 2^o
  *   purgedPages == sum over free heads with owner (their free-since tick) == 0 of 2^order
  *   type == MOVABLE  =>  every used head has MOVABLE_BLOCK
  * </pre>
@@ -77,6 +92,9 @@ final class Zone extends ZonePadAfter {
     /** The allocator's coarse clock, for when free heads became free (see Purging). */
     private final Ticker ticker;
 
+    /** Until when ({@link System#nanoTime}) direct and background compaction leave this zone alone ({@link Compactor}). */
+    volatile long compactDeferredUntil = System.nanoTime();
+
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
     volatile int flushedEpoch = -1;
 
@@ -95,6 +113,8 @@ final class Zone extends ZonePadAfter {
     private final int[] freeBlocks;
     /** The allocator's range while plugged, for {@link #purgeLocked}. */
     private AddressRange range;
+    /** The free-since tick of the block {@link #allocateLocked} last took, for the tail {@link #trimLocked} frees. */
+    private int takenSince;
     private long purgedPages;
     private long freePages;
     private long activePages;
@@ -305,18 +325,114 @@ final class Zone extends ZonePadAfter {
         }
         int page = heads[k];
         int since = owner[page];
+        takenSince = since;
         removeFree(k, page);
         // Split: the order-k block at page becomes [page, order] + buddies of order order..k-1 above it.
         while (k > order) {
             k--;
             pushFree(k, page + (1 << k), since);
         }
+        markUsed(page, order, 1 << order, slot, movable);
+        return page;
+    }
+
+    /**
+     * Takes a run of exactly {@code runPages} pages for {@code slot} (see Exact runs): the block of
+     * {@link #orderOfRun} is taken as by {@link #allocateLocked} and its tail past the run freed at once.
+     *
+     * @return the head page, or {@link #NIL} when the zone is not accepting or has no block that large
+     */
+    int allocateRunLocked(int runPages, int slot, boolean movable) {
+        int order = orderOfRun(runPages);
+        int page = allocateLocked(order, slot, movable);
+        if (page != NIL && runPages != 1 << order) {
+            trimLocked(page, order, runPages);
+        }
+        return page;
+    }
+
+    /**
+     * Takes a run of exactly {@code runPages} pages for {@code slot} from a free block at or above
+     * {@code abovePage}, for compaction (the free scanner's side): the highest free block whose order holds the
+     * run, and the top of it, so compaction packs live data towards the zone's end and leaves the start free to
+     * merge. Looks at most {@code maxLooks} free heads (the lists are not sorted by address), so it may miss a
+     * block. An open zone only, like {@link #allocateLocked}: a disabled zone is on its way out and an unplug must
+     * not meet a compaction's extra block.
+     *
+     * @return the head page, or {@link #NIL} when the zone is not accepting or no such block was found
+     */
+    int allocateRunAboveLocked(int runPages, int slot, int abovePage, int maxLooks) {
+        assert lock.isHeldByCurrentThread();
+        int order = orderOfRun(runPages);
+        if (!open || draining || order > maxOrder) {
+            return NIL;
+        }
+        int best = NIL;
+        int bestOrder = -1;
+        int looks = 0;
+        for (int k = order; k <= maxOrder && looks < maxLooks; k++) {
+            for (int p = heads[k]; p != NIL && looks < maxLooks; p = next[p], looks++) {
+                if (p >= abovePage && p > best) {
+                    best = p;
+                    bestOrder = k;
+                }
+            }
+        }
+        if (best == NIL) {
+            return NIL;
+        }
+        int k = bestOrder;
+        int since = owner[best];
+        takenSince = since;
+        removeFree(k, best);
+        // Split, keeping the upper half each time: the lower halves go back to the free lists.
+        int page = best;
+        while (k > order) {
+            k--;
+            pushFree(k, page, since);
+            page += 1 << k;
+        }
+        markUsed(page, order, 1 << order, slot, true);
+        if (runPages != 1 << order) {
+            trimLocked(page, order, runPages);
+        }
+        return page;
+    }
+
+    /** @return the order of the block a run of {@code runPages} pages (at least 1) is cut from */
+    static int orderOfRun(int runPages) {
+        return 32 - Integer.numberOfLeadingZeros(runPages - 1);
+    }
+
+    private void markUsed(int page, int order, int runPages, int slot, boolean movable) {
         info[page] = (byte) (USED_HEAD | (movable ? MOVABLE_BLOCK : 0) | order);
         owner[page] = slot;
-        freePages -= 1L << order;
-        activePages += 1L << order;
+        next[page] = runPages;
+        freePages -= runPages;
+        activePages += runPages;
         liveBlocks++;
-        return page;
+    }
+
+    /**
+     * Frees the tail of the just-taken order-{@code order} block at {@code page} past its first {@code runPages}
+     * pages, as the aligned blocks that tile it. They keep the block's purge state: the run is what gets written.
+     */
+    private void trimLocked(int page, int order, int runPages) {
+        int end = page + (1 << order);
+        for (int p = page + runPages; p < end; ) {
+            int k = tileOrder(p, end);
+            pushFree(k, p, takenSince);
+            freePages += 1L << k;
+            activePages -= 1L << k;
+            p += 1 << k;
+        }
+        next[page] = runPages;
+    }
+
+    /** @return the order of the largest aligned block at {@code p} that ends at or before {@code end} */
+    private int tileOrder(int p, int end) {
+        int k = Math.min(maxOrder, p == 0 ? maxOrder : Integer.numberOfTrailingZeros(p));
+        return Math.min(k, 31 - Integer.numberOfLeadingZeros(end - p));
     }
 
     /**
@@ -341,11 +457,28 @@ final class Zone extends ZonePadAfter {
             throw new IllegalStateException(label() + ": page " + page + " is not an allocated block head");
         }
         int order = head & ORDER_MASK;
-        int freed = order;
+        int run = next[page];
         info[page] = 0;
-        freePages += 1L << order;
-        activePages -= 1L << order;
+        freePages += run;
+        activePages -= run;
         liveBlocks--;
+        if (run == 1 << order) {
+            mergeFree(page, order, now);
+        } else {
+            // An exact run: free its tiles, each merging as far as it goes (see Exact runs).
+            int end = page + run;
+            for (int p = page; p < end; ) {
+                int k = tileOrder(p, end);
+                int tile = p;
+                p += 1 << k;
+                mergeFree(tile, k, now);
+            }
+        }
+        return order;
+    }
+
+    /** Links the free block {@code [page, order]} (not yet counted in any list) after merging it with free buddies. */
+    private void mergeFree(int page, int order, int now) {
         while (order < maxOrder) {
             int buddy = page ^ (1 << order);
             if (buddy + (1 << order) > pages || (info[buddy] & 0xFF) != (FREE_HEAD | order)) {
@@ -357,7 +490,6 @@ final class Zone extends ZonePadAfter {
             order++;
         }
         pushFree(order, page, now);
-        return freed;
     }
 
     // ------------------------------------------------------------------------------------------------ caches
@@ -423,8 +555,10 @@ final class Zone extends ZonePadAfter {
                     purgedPages += 1L << order;
                     purged += 1L << order;
                 }
+                page += 1 << order;
+            } else {
+                page += next[page];
             }
-            page += 1 << order;
         }
         purgedOut[0] += purged;
         return page;
@@ -446,10 +580,16 @@ final class Zone extends ZonePadAfter {
         return info != null && page < pages && (info[page] & USED_HEAD) != 0;
     }
 
-    /** @return the order of the used block at head {@code page} */
+    /** @return the order of the block the used run at head {@code page} was cut from */
     int orderOfLocked(int page) {
         assert lock.isHeldByCurrentThread();
         return info[page] & ORDER_MASK;
+    }
+
+    /** @return the length in pages of the used run at head {@code page} */
+    int runPagesLocked(int page) {
+        assert lock.isHeldByCurrentThread();
+        return next[page];
     }
 
     /** @return the handle-table slot of the used block at head {@code page} */
@@ -469,7 +609,7 @@ final class Zone extends ZonePadAfter {
             if ((head & USED_HEAD) != 0) {
                 return page;
             }
-            page += 1 << (head & ORDER_MASK);
+            page += 1 << (head & ORDER_MASK); // a free head
         }
         return NIL;
     }
@@ -526,6 +666,23 @@ final class Zone extends ZonePadAfter {
         return page << pageShift;
     }
 
+    /** @return the number of free blocks of each order 0..maxOrder (Linux {@code /proc/buddyinfo}) */
+    int[] freeBlocksLocked() {
+        assert lock.isHeldByCurrentThread();
+        return freeBlocks.clone();
+    }
+
+    /** @return the largest order with a free block, or -1 when none is free */
+    int largestFreeOrderLocked() {
+        assert lock.isHeldByCurrentThread();
+        for (int k = maxOrder; k >= 0; k--) {
+            if (heads[k] != NIL) {
+                return k;
+            }
+        }
+        return -1;
+    }
+
     long freePagesLocked() {
         assert lock.isHeldByCurrentThread();
         return freePages;
@@ -560,7 +717,7 @@ final class Zone extends ZonePadAfter {
         // is clamped so the snapshot still adds up.
         long cached = Math.max(0, Math.min(cachedPages, activePages));
         return new ZoneStatus(id, type, freePages + cached, activePages - cached, presentPages, cached,
-                purgedPages);
+                purgedPages, info == null ? List.of() : Arrays.stream(freeBlocks).boxed().toList());
     }
 
     /**
@@ -586,11 +743,16 @@ final class Zone extends ZonePadAfter {
         for (int page = 0; page < pages; ) {
             int head = info[page] & 0xFF;
             int order = head & ORDER_MASK;
+            boolean used = (head & USED_HEAD) != 0;
+            int length = used ? next[page] : 1 << order;
             if ((head & (FREE_HEAD | USED_HEAD)) == 0 || order > maxOrder || (page & ((1 << order) - 1)) != 0
-                    || page + (1 << order) > pages) {
+                    || page + length > pages) {
                 fail("page " + page + " is not a valid block head (info 0x" + Integer.toHexString(head) + ")");
             }
-            for (int i = page + 1; i < page + (1 << order); i++) {
+            if (used && (length < 1 || length > 1 << order || orderOfRun(length) != order)) {
+                fail("the used run at page " + page + " has length " + length + " for order " + order);
+            }
+            for (int i = page + 1; i < page + length; i++) {
                 if (info[i] != 0) {
                     fail("page " + i + " inside the order-" + order + " block at " + page + " has info 0x"
                             + Integer.toHexString(info[i] & 0xFF));
@@ -603,13 +765,13 @@ final class Zone extends ZonePadAfter {
                     walkedPurged += 1L << order;
                 }
             } else {
-                walkedUsed += 1L << order;
+                walkedUsed += length;
                 usedHeads++;
                 if (type == ZoneType.MOVABLE && (head & MOVABLE_BLOCK) == 0) {
                     fail("non-movable block at page " + page + " in a MOVABLE zone");
                 }
             }
-            page += 1 << order;
+            page += length;
         }
         if (walkedFree != freePages || walkedUsed != activePages || usedHeads != liveBlocks) {
             fail("page map has free " + walkedFree + ", active " + walkedUsed + ", blocks " + usedHeads

@@ -165,15 +165,22 @@ class ApiContractTest {
     }
 
     @Test
-    void requestsRoundUpToBlocks() {
-        long[] sizes = {1, 4096, 4097, 8192, 8193, 12288, 16384, 4L << 20};
-        long[] pages = {1, 1, 2, 2, 4, 4, 4, 1024};
+    void requestsHoldExactPagesOrWholeBlocksWhenAligned() {
+        long[] sizes = {1, 4096, 4097, 8192, 8193, 12288, 16384, 20481, 4L << 20};
+        long[] exact = {1, 1, 2, 2, 3, 3, 4, 6, 1024};
+        long[] aligned = {1, 1, 2, 2, 4, 4, 4, 8, 1024};
         for (int i = 0; i < sizes.length; i++) {
             long h = a.allocate(sizes[i], AllocFlags.NONE, 0);
-            assertEquals(pages[i], a.status().zone(0).activePages(), "pages for " + sizes[i] + " bytes");
+            assertEquals(exact[i], a.status().zone(0).activePages(), "pages for " + sizes[i] + " bytes");
             assertEquals(sizes[i], a.sizeOf(h));
+            a.checkInvariants();
             a.free(h);
+            long g = a.allocate(sizes[i], AllocFlags.ALIGNED, 0);
+            assertEquals(aligned[i], a.status().zone(0).activePages(), "ALIGNED pages for " + sizes[i] + " bytes");
+            assertEquals(sizes[i], a.sizeOf(g));
+            a.free(g);
         }
+        a.checkInvariants();
     }
 
     @Test

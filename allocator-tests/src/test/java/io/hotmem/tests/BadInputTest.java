@@ -66,7 +66,7 @@ class BadInputTest {
 
     @Test
     void badFlagsAndNodes() {
-        rejects(IllegalArgumentException.class, "0x8", () -> a.allocate(10, 8));
+        rejects(IllegalArgumentException.class, "0x10", () -> a.allocate(10, 16));
         rejects(IllegalArgumentException.class, "0x80000000", () -> a.allocate(10, Integer.MIN_VALUE | 1));
         rejects(IllegalArgumentException.class, "node 3", () -> a.allocate(10, 0, 3));
         rejects(IllegalArgumentException.class, "node -1", () -> a.allocate(10, 0, -1));

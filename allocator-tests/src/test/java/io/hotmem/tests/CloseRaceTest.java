@@ -80,7 +80,8 @@ class CloseRaceTest {
     private enum Op {
         ALLOCATE, ALLOCATE_ZERO, ALLOCATE_MOVABLE_ZERO, ALLOCATE_ON_NODE, TRY_ALLOCATE_ON_NODE,
         TRY_ALLOCATE_THISNODE, FREE, GET_LONG, SET_LONG, GET_BYTE, SIZE_NODE_ZONE, PIN, PIN_LONG_TERM, COPY_FROM,
-        COPY_TO, SEGMENT, STATUS, NODE_COUNT, CHECK_INVARIANTS, DISABLE_DRAIN_ENABLE, REMAP, TRIM_CACHES, MIXED
+        COPY_TO, SEGMENT, STATUS, NODE_COUNT, CHECK_INVARIANTS, DISABLE_DRAIN_ENABLE, REMAP, COMPACT, TRIM_CACHES,
+        MIXED
     }
 
     private static final Op[] OPS = Op.values();
@@ -249,6 +250,7 @@ class CloseRaceTest {
                 }
             }
             case REMAP -> a.remap(r.nextInt(3), Duration.ZERO);
+            case COMPACT -> a.compact(r.nextInt(3), Duration.ofMillis(2));
             case TRIM_CACHES -> assertTrue(a.trimCaches() >= 0);
             case MIXED -> throw new AssertionError("not a call");
         }

@@ -104,6 +104,7 @@ class ClosedAllocatorContractTest {
             calls.put("status()", a::status);
             calls.put("checkInvariants()", a::checkInvariants);
             calls.put("remap(int, Duration)", () -> a.remap(1, Duration.ofMillis(10)));
+            calls.put("compact(int, Duration)", () -> a.compact(1, Duration.ofMillis(10)));
             calls.put("drain(int, Duration)", () -> a.drain(1, Duration.ofMillis(10)));
             calls.put("drain(int, int, Duration)", () -> a.drain(1, 0, Duration.ofMillis(10)));
             calls.put("offline(int, Duration)", () -> a.offline(1, Duration.ofMillis(10)));
@@ -161,6 +162,8 @@ class ClosedAllocatorContractTest {
         Map<String, Executable> calls = new LinkedHashMap<>();
         calls.put("remap(0, null)", () -> a.remap(0, null));
         calls.put("remap(0, -1 s)", () -> a.remap(0, Duration.ofSeconds(-1)));
+        calls.put("compact(0, null)", () -> a.compact(0, null));
+        calls.put("compact(-1, 1 s)", () -> a.compact(-1, Duration.ofSeconds(1)));
         calls.put("drain(1, null)", () -> a.drain(1, null));
         calls.put("drain(1, -1, 1 s)", () -> a.drain(1, -1, Duration.ofSeconds(1)));
         calls.put("offline(1, null)", () -> a.offline(1, null));

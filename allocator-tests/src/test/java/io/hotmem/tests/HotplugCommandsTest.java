@@ -59,7 +59,7 @@ class HotplugCommandsTest {
         a.setLong(h, 0, 99);
         assertEquals("node 1 disabled\n", c.execute("disable 1"));
         String drained = c.execute("drain 1");
-        assertTrue(drained.startsWith("drain node 1: complete, moved 1 block (16 KiB) in "), drained);
+        assertTrue(drained.startsWith("drain node 1: complete, moved 1 block (12 KiB) in "), drained);
         assertEquals(2, a.nodeOf(h));
         assertTrue(c.execute("unplug 1").startsWith("node 1 unplugged"));
         assertTrue(c.execute("status").contains("Node 1 unplugged hotremovable\n"));

@@ -51,13 +51,16 @@ class ReferenceModelPropertyTest {
         final long handle;
         final long size;
         final boolean movable;
+        /** Holds the whole power-of-two block ({@link AllocFlags#ALIGNED}) rather than exactly its pages. */
+        final boolean aligned;
         final Map<Long, Long> values = new HashMap<>();
         final List<Pin> pins = new ArrayList<>();
 
-        Alloc(long handle, long size, boolean movable) {
+        Alloc(long handle, long size, boolean movable, boolean aligned) {
             this.handle = handle;
             this.size = size;
             this.movable = movable;
+            this.aligned = aligned;
         }
     }
 
@@ -195,7 +198,7 @@ class ReferenceModelPropertyTest {
                 if (!movable) {
                     assertEquals(ZoneType.NORMAL, zt, "non-movable allocation in a MOVABLE zone");
                 }
-                Alloc x = new Alloc(h, size, movable);
+                Alloc x = new Alloc(h, size, movable, (flags & AllocFlags.ALIGNED) != 0);
                 if ((flags & AllocFlags.ZERO) != 0) {
                     for (long off = 0; off + 8 <= size; off += Math.max(8, size / 16) & ~7L) {
                         assertEquals(0L, a.getLong(h, off), "ZERO allocation not zero at " + off);
@@ -361,7 +364,7 @@ class ReferenceModelPropertyTest {
         Map<Integer, Long> pagesByZone = new HashMap<>();
         for (Alloc x : live) {
             long pages = (x.size + PAGE - 1) / PAGE;
-            long block = Long.highestOneBit(pages) == pages ? pages : Long.highestOneBit(pages) << 1;
+            long block = !x.aligned || Long.highestOneBit(pages) == pages ? pages : Long.highestOneBit(pages) << 1;
             pagesByZone.merge(a.zoneOf(x.handle), block, Long::sum);
         }
         for (var n : st.nodes()) {

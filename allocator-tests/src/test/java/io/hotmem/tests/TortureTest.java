@@ -32,8 +32,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * Torture, not a benchmark. Worker threads allocate, write checksummed data, verify, pin for random times and free,
- * while two operator threads issue conflicting disable / enable / drain / offline / unplug / plug / remap commands
- * over the hot-removable nodes, and faults are injected at random: listeners that veto or throw, pins held past a
+ * while two operator threads issue conflicting disable / enable / drain / offline / unplug / plug / remap /
+ * compact commands over the hot-removable nodes, and faults are injected at random: listeners that veto or throw, pins held past a
  * drain's deadline, memory exhausted mid-drain, interrupts during drains, allocations failing for lack of memory.
  * Asserts no checksum mismatch, no lost allocation, no unexpected exception type, the invariants at every snapshot,
  * and all memory free at the end; prints a summary line.
@@ -184,6 +184,9 @@ class TortureTest {
                 if (r.nextInt(6) == 0) {
                     flags |= AllocFlags.THISNODE;
                 }
+                if (r.nextInt(4) == 0) {
+                    flags |= AllocFlags.ALIGNED; // whole power-of-two blocks beside exact runs
+                }
                 long h = a.tryAllocate(size, flags, r.nextInt(4));
                 if (h == PageAllocator.NULL_HANDLE) {
                     faults.get(Fault.ALLOCATION_FAILED).increment();
@@ -270,7 +273,7 @@ class TortureTest {
             }
             commandRunning.put(me, Thread.currentThread());
             try {
-                RelocationReport rep = switch (r.nextInt(8)) {
+                RelocationReport rep = switch (r.nextInt(9)) {
                     case 0 -> {
                         a.disable(node);
                         yield null;
@@ -290,6 +293,7 @@ class TortureTest {
                         yield null;
                     }
                     case 6 -> a.remap(r.nextInt(a.status().nodes().size() + 1), deadline);
+                    case 7 -> a.compact(r.nextInt(a.status().nodes().size() + 1), deadline);
                     default -> {
                         sleepMillis(r.nextInt(3));
                         yield null;
