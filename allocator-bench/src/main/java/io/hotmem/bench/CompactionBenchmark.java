@@ -132,6 +132,14 @@ public final class CompactionBenchmark {
         byUse.sort(Comparator.comparingLong(n -> n.zones().stream().mapToLong(ZoneStatus::activePages).sum()));
         int offlined = 0;
         for (NodeStatus n : byUse) {
+            long used = a.status().node(n.id()).zones().stream().mapToLong(ZoneStatus::activePages).sum();
+            long freeElsewhere = a.status().nodes().stream().filter(o -> o.id() != n.id())
+                    .flatMap(o -> o.zones().stream()).mapToLong(ZoneStatus::freePages).sum();
+            if (used > freeElsewhere) {
+                System.out.printf(Locale.ROOT, "  node %d keeps %.1f MiB: more than the %.1f MiB free elsewhere%n",
+                        n.id(), mib(used * a.pageSize()), mib(freeElsewhere * a.pageSize()));
+                break;
+            }
             RelocationReport rep = a.offline(n.id(), Duration.ofSeconds(30));
             System.out.println("  " + rep);
             if (!rep.complete()) {

@@ -94,7 +94,7 @@ final class Compactor {
                 return false;
             }
             long free = z.freePagesLocked();
-            long whole = (long) z.freeBlocksLocked()[z.maxOrder] << z.maxOrder;
+            long whole = (long) z.freeBlocksLocked(z.maxOrder) << z.maxOrder;
             return free >= 2L << z.maxOrder && whole * 2 < free;
         } finally {
             z.lock.unlock();

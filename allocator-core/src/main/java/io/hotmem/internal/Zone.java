@@ -556,8 +556,10 @@ final class Zone extends ZonePadAfter {
                     purged += 1L << order;
                 }
                 page += 1 << order;
-            } else {
+            } else if ((head & USED_HEAD) != 0) {
                 page += next[page];
+            } else {
+                page++; // resumed inside a block that was merged or allocated since: walk on to the next head
             }
         }
         purgedOut[0] += purged;
@@ -670,6 +672,12 @@ final class Zone extends ZonePadAfter {
     int[] freeBlocksLocked() {
         assert lock.isHeldByCurrentThread();
         return freeBlocks.clone();
+    }
+
+    /** @return the number of free blocks of {@code order} */
+    int freeBlocksLocked(int order) {
+        assert lock.isHeldByCurrentThread();
+        return freeBlocks[order];
     }
 
     /** @return the largest order with a free block, or -1 when none is free */

@@ -101,6 +101,18 @@ class ZoneExactRunTest {
         z.checkLocked();
     }
 
+    @Test
+    void aPurgeResumedInsideARunWalksOn() {
+        Zone z = zone(16, 4);
+        int a = z.allocateRunLocked(5, 1, false); // pages 0-4; page 2 is inside the run (no head, stale links)
+        assertEquals(0, a);
+        long[] purged = new long[1];
+        int next = z.purgeLocked(2, 0, 1, 4096, purged);
+        assertTrue(next > 2 && next <= 16, "one head's step forward from inside a run, not " + next);
+        assertEquals(16, z.purgeLocked(2, 0, 4096, 4096, purged), "the walk reaches the end");
+        z.checkLocked();
+    }
+
     /** Random runs and frees against a page bitmap, every invariant checked after each step. */
     @ParameterizedTest(name = "seed {0}")
     @ValueSource(longs = {1, 2, 3, 42, 2026})
