@@ -1,6 +1,5 @@
 package io.hotmem.bench;
 
-import com.google.gson.Gson;
 import com.google.gson.GsonBuilder;
 import com.google.gson.JsonArray;
 import com.google.gson.JsonObject;
@@ -424,7 +423,8 @@ public final class FragmentationBenchmark {
         if (parent != null) {
             Files.createDirectories(parent);
         }
-        Files.writeString(file, new GsonBuilder().setPrettyPrinting().create().toJson(root) + "\n");
+        Files.writeString(file, new GsonBuilder().setPrettyPrinting().disableHtmlEscaping().create().toJson(root)
+                + "\n");
     }
 
     private static String memTotal() {
@@ -518,7 +518,7 @@ public final class FragmentationBenchmark {
             return 1;
         }
         JsonObject result = (JsonObject) outcome.get();
-        out.println(RESULT_PREFIX + new Gson().toJson(result));
+        out.println(RESULT_PREFIX + new GsonBuilder().disableHtmlEscaping().create().toJson(result));
         out.flush();
         return result.get("verified").getAsBoolean() ? 0 : 1;
     }
