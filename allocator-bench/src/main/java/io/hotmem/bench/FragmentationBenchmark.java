@@ -58,6 +58,8 @@ import java.util.concurrent.atomic.AtomicReference;
  *     [--survivor-every 20] [--settle-seconds 3] [--seed 42] [--out results.json] [--chart chart.png]
  *     [--heap-mib 256] [--jvm-args "extra child JVM flags"]
  * </pre>
+ * hotmem's purge delay is 1 s unless a child JVM flag says otherwise, e.g.
+ * {@code --jvm-args "-Dhotmem.frag.purgeMillis=100"} (the table's label then no longer applies).
  *
  * <p><b>Workload</b>, the same for every allocator (all random numbers come from two {@link SplittableRandom}s
  * seeded from {@code --seed}, and the workload's decisions never depend on the allocator, so every allocator sees
@@ -912,7 +914,8 @@ public final class FragmentationBenchmark {
         @Override
         void open() {
             PageAllocator.Builder b = PageAllocator.builder().name(name)
-                    .pageSize(4096).maxOrder(maxOrder).purgeAfter(Duration.ofSeconds(1))
+                    .pageSize(4096).maxOrder(maxOrder)
+                    .purgeAfter(Duration.ofMillis(Long.getLong("hotmem.frag.purgeMillis", 1000)))
                     .node(NodeSpec.fixed(64L << 20));
             for (int i = 0; i < nodes; i++) {
                 b.node(NodeSpec.hotRemovable(nodeBytes));
