@@ -65,15 +65,16 @@ public record ZoneStatus(int id, ZoneType type, long freePages, long activePages
 
     /**
      * Returns the zone's line in Linux's {@code /proc/buddyinfo} format: the node, the zone's type and the free
-     * block count of each order, e.g. {@code Node 1, zone  Movable     12      4      0      1}.
+     * block count of each order, each followed by a blank, e.g. {@code "Node 1, zone  Movable     12      4      0 "}.
      *
      * @param node the zone's node id
      * @return the line, without a newline
      */
     public String renderBuddyInfo(int node) {
-        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "Node %d, zone %8s", node, type.label()));
+        // Byte for byte Linux's (mm/vmstat.c frag_show_print): every field is followed by a blank.
+        StringBuilder sb = new StringBuilder(String.format(Locale.ROOT, "Node %d, zone %8s ", node, type.label()));
         for (int count : freeBlocks) {
-            sb.append(String.format(Locale.ROOT, " %6d", count));
+            sb.append(String.format(Locale.ROOT, "%6d ", count));
         }
         return sb.toString();
     }

@@ -42,7 +42,7 @@ final class Allocation {
     private final HandleTable table;
     private final CacheRegistry registry;
     private final Telemetry telemetry;
-    private final int cacheOrders;
+    private final int cacheClasses;
     private final long maxBlockBytes;
     private final int pageShift;
 
@@ -65,7 +65,7 @@ final class Allocation {
         this.table = ctx.table;
         this.registry = registry;
         this.telemetry = telemetry;
-        this.cacheOrders = registry.cacheOrders;
+        this.cacheClasses = ThreadCache.classCount(registry.cacheOrders);
         this.maxBlockBytes = ctx.maxBlockBytes;
         this.pageShift = ctx.pageShift;
     }
@@ -84,11 +84,11 @@ final class Allocation {
         if (preferred >= zl.nodeCount) {
             throw unknownNode(preferred, zl.nodeCount);
         }
-        // Thread caches hold whole aligned blocks: an exact run of 2^order pages is one, any other is not.
-        if (order < cacheOrders && preferred >= 0 && runPages(bytes, flags, order) == 1 << order) {
+        int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
+        if (c >= 0 && preferred >= 0) {
             ThreadCache tc = registry.cache();
             if (tc != null) {
-                long h = tc.allocate(zl, preferred, flags, order, bytes);
+                long h = tc.allocate(zl, preferred, flags, c, bytes);
                 if (h != PageAllocator.NULL_HANDLE) {
                     return h;
                 }
@@ -236,10 +236,9 @@ final class Allocation {
         Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
         long size = HandleTable.lpSize(c, base);
-        int order = blockOrder(size);
-        ThreadCache tc = order < cacheOrders && runPages(size, HandleTable.lpFlags(c, base), order) == 1 << order
-                ? registry.cache() : null;
-        if (tc == null || !tc.free(z, order, slot)) {
+        int cls = ThreadCache.classOf(runPages(size, HandleTable.lpFlags(c, base), blockOrder(size)), cacheClasses);
+        ThreadCache tc = cls >= 0 ? registry.cache() : null;
+        if (tc == null || !tc.free(z, cls, slot)) {
             z.free(z.pageOf(loc));
             table.releaseSlot(slot);
         }

@@ -55,6 +55,8 @@ final class Compactor {
     static final long BACKGROUND_BUDGET_NANOS = 50_000_000L;
     /** How long a zone is left alone after a compaction that did not form the order it wanted. */
     static final long DEFER_NANOS = 1_000_000_000L;
+    /** Most bytes one batch copies before the deadline is looked at again. */
+    static final long BATCH_BYTES = 8L << 20;
 
     /** Who asked: the JFR event's trigger. */
     enum Trigger {
@@ -106,8 +108,22 @@ final class Compactor {
      * that order; at most until {@code deadlineNanos}. The caller holds no lock.
      */
     RelocationReport compact(Zone z, Trigger trigger, int wantOrder, long startNanos, long deadlineNanos) {
+        z.compactions.incrementAndGet();
+        try {
+            return compactCounted(z, trigger, wantOrder, startNanos, deadlineNanos);
+        } finally {
+            z.compactions.decrementAndGet();
+        }
+    }
+
+    private RelocationReport compactCounted(Zone z, Trigger trigger, int wantOrder, long startNanos,
+                                            long deadlineNanos) {
         CompactionEvent event = new CompactionEvent();
         event.begin();
+        // A direct compaction checks its deadline and goal after every block; the others after a batch of at most
+        // BATCH blocks or BATCH_PAGES_BYTES bytes, so that no deadline is overrun by more than a few copies.
+        int batchLimit = trigger == Trigger.DIRECT ? 1 : Relocator.BATCH;
+        long batchPages = Math.max(1, BATCH_BYTES >>> z.pageShift);
         String operation = "compact " + z.label() + " of node " + z.node.id;
         int before = largestFreeOrder(z);
         registry.reclaim(new Zone[] {z});
@@ -127,13 +143,16 @@ final class Compactor {
             batch.size = 0;
             z.lock.lock();
             try {
-                if (!z.isOpenLocked()) {
-                    closedMidway = true; // disabled (or unplugged) meanwhile: no target can be taken any more
+                if (!z.isOpenLocked() || z.isDrainingLocked()) {
+                    // Disabled, unplugged or being remapped meanwhile: no target can be taken any more.
+                    closedMidway = true;
                     break;
                 }
                 int head = z.nextUsedHeadLocked(page);
-                while (head != Zone.NIL && head < meet && batch.size < Relocator.BATCH) {
+                long pages = 0;
+                while (head != Zone.NIL && head < meet && batch.size < batchLimit && pages < batchPages) {
                     batch.heads[batch.size++] = head;
+                    pages += z.runPagesLocked(head);
                     head = z.nextUsedHeadLocked(head + z.runPagesLocked(head));
                 }
                 page = head == Zone.NIL ? z.pages : head;
@@ -203,15 +222,15 @@ final class Compactor {
                     .collect(Collectors.joining(" "));
             event.commit();
         }
-        if (trigger != Trigger.DIRECT || r.moved() > 0) {
+        if (trigger == Trigger.COMMAND || r.moved() > 0) {
             Telemetry.LOG.log(System.Logger.Level.INFO, "{0}: {1} ({2}; largest free order {3} -> {4})", name, r,
                     trigger.label, before, after);
         }
         z.compactDeferredUntil = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0
                 ? System.nanoTime() + DEFER_NANOS : System.nanoTime();
         if (closedMidway && trigger == Trigger.COMMAND) {
-            throw new IllegalStateException(operation + " stopped: node " + z.node.id + " was disabled while it ran ("
-                    + r + ")");
+            throw new IllegalStateException(operation + " stopped: the zone stopped taking blocks while it ran (node "
+                    + z.node.id + " disabled, or the zone remapped); what moved stays moved (" + r + ")");
         }
         return r;
     }
@@ -227,13 +246,17 @@ final class Compactor {
         if (order == 0 || !automatic) {
             return false; // a single free page is always a block
         }
+        long start = System.nanoTime();
+        long deadline = start + DIRECT_BUDGET_NANOS; // for the whole list, not per zone
         for (Zone z : list) {
             if (z.pages < 1 << order || System.nanoTime() - z.compactDeferredUntil < 0
                     || z.freePages() + registry.cachedPages(z.id) < 1L << order) {
                 continue;
             }
-            long start = System.nanoTime();
-            compact(z, Trigger.DIRECT, order, start, start + DIRECT_BUDGET_NANOS);
+            if (System.nanoTime() - deadline >= 0) {
+                break;
+            }
+            compact(z, Trigger.DIRECT, order, start, deadline);
             if (largestFreeOrder(z) >= order) {
                 return true;
             }
@@ -257,8 +280,9 @@ final class Compactor {
             long start = System.nanoTime();
             RelocationReport r = compact(z, Trigger.BACKGROUND, -1, start, start + BACKGROUND_BUDGET_NANOS);
             moved += r.moved();
-            // At most one background compaction per zone per DEFER_NANOS, whatever it achieved.
-            z.compactDeferredUntil = System.nanoTime() + DEFER_NANOS;
+            // At most one background compaction per zone per DEFER_NANOS; ten times longer after one that moved
+            // nothing (a zone of pinned or non-movable blocks stays fragmented).
+            z.compactDeferredUntil = System.nanoTime() + (r.moved() > 0 ? DEFER_NANOS : 10 * DEFER_NANOS);
         }
         return moved;
     }

@@ -554,6 +554,23 @@ final class NodeLifecycle {
     }
 
     /**
+     * Waits (at most {@link #COMPACTION_WAIT_NANOS}) for the compactions of {@code n}'s zones in flight to end: the
+     * node is DISABLED, so each stops at its next batch, and its target blocks, live blocks to the zone until then,
+     * are not the user's allocations that keep a node plugged.
+     */
+    private static void awaitCompactions(Node n) {
+        long until = System.nanoTime() + COMPACTION_WAIT_NANOS;
+        for (Zone z : n.zones) {
+            for (int spins = 0; z.compactions.get() > 0 && System.nanoTime() - until < 0; spins++) {
+                HandleProtocol.backoff(spins);
+            }
+        }
+    }
+
+    /** Longest an unplug waits for a compaction of the node's zones to end (one batch of copies). */
+    static final long COMPACTION_WAIT_NANOS = 2_000_000_000L;
+
+    /**
      * Unplugs a DISABLED node: its zones forget their memory, its user scope closes (a shared arena's close: every
      * access in flight on another thread through a user segment ends first, and later ones throw), then its part
      * of the range goes back to the OS and reads as zeros: a late optimistic reader of an old copy reads zeros and
@@ -565,6 +582,9 @@ final class NodeLifecycle {
     private void unplugUnderControl(Node n, boolean force) {
         assert control.isHeldByCurrentThread();
         NodeState from = n.state;
+        if (!force) {
+            awaitCompactions(n);
+        }
         lockZones(n);
         try {
             int live = 0;

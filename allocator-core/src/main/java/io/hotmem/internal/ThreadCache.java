@@ -8,8 +8,8 @@ import java.lang.invoke.VarHandle;
 import java.util.Arrays;
 
 /**
- * One thread's cache of free blocks (per zone, per order up to a limit) and of free handle-table slots: the Linux
- * per-CPU page lists, per thread. The owning thread allocates and frees small blocks through it with no atomic
+ * One thread's cache of free blocks (per zone, per size class up to a limit) and of free handle-table slots: the
+ * Linux per-CPU page lists, per thread. The owning thread allocates and frees small blocks through it with no atomic
  * instruction and no lock shared with other threads; it refills and flushes in batches under the zone lock.
  *
  * <h2>Protocol: an asymmetric Dekker handshake</h2>
@@ -71,6 +71,12 @@ final class ThreadCache {
 
     /** Most bytes cached per zone and order (at least 2 blocks; less for small zones, see {@link Zone#cachePages}). */
     static final long BYTES_PER_ORDER = 1 << 20;
+    /**
+     * Runs of up to this many pages each have a size class (exact runs, see {@link Zone}); longer ones are cached
+     * only as whole blocks of {@code 2^k} pages, one class per order.
+     */
+    static final int EXACT_CLASS_PAGES = 16;
+    private static final int EXACT_CLASS_SHIFT = 4; // log2(EXACT_CLASS_PAGES)
 
     final Thread owner;
     /** Odd while the owner is in an operation. */
@@ -87,17 +93,18 @@ final class ThreadCache {
     // Every reference below is dropped by detach(): the owner can no longer reach them (it bails), and a
     // reclaimer never looks at a detached cache again (the registry forgot it).
     private HandleTable table;
-    private final int orders;
+    /** Size classes kept ({@link #classCount}). */
+    private final int classes;
     /**
-     * Every cached block, as one flat array so that a pop is two dependent loads: for zone {@code id} and order
-     * {@code o}, the region at {@code id * perZone + o * stride} holds the count, then that many FREE
-     * handle-table slots, each still holding the location of its block (a slot and its block are cached
-     * together, so reuse writes neither the page map nor the location). Grown by the owner.
+     * Every cached block, as one flat array so that a pop is two dependent loads: for zone {@code id} and size
+     * class {@code c}, the region at {@code id * perZone + classOffset[c]} holds the count, then room for
+     * {@link #room} FREE handle-table slots, each still holding the location of its block (a slot and its block
+     * are cached together, so reuse writes neither the page map nor the location). Grown by the owner.
      */
     private int[] stacks = new int[0];
-    /** Ints per order's region: the count and the largest capacity ({@link #largestCapacity}). */
-    private final int stride;
-    /** Ints per zone: {@code orders * stride}. */
+    /** Where each class's region starts in a zone's part of {@link #stacks}; the last entry is {@link #perZone}. */
+    private final int[] classOffset;
+    /** Ints per zone. */
     private final int perZone;
     /** Scratch for batches of head pages (owner, or a reclaimer after the handshake). */
     private int[] pages;
@@ -111,15 +118,72 @@ final class ThreadCache {
     int seenOperations = -1;
     int seenAtTick;
 
+    /**
+     * @param orders the block orders kept: runs of up to {@code 2^(orders - 1)} pages (0: none)
+     */
     ThreadCache(Thread owner, HandleTable table, int orders, int pageShift) {
         this.owner = owner;
         this.table = table;
-        this.orders = orders;
+        this.classes = classCount(orders);
         int largest = largestCapacity(pageShift);
-        this.stride = 1 + largest;
-        this.perZone = orders * stride;
+        this.classOffset = new int[classes + 1];
+        for (int c = 0; c < classes; c++) {
+            classOffset[c + 1] = classOffset[c] + 1 + capacityFor(largest, c);
+        }
+        this.perZone = classOffset[classes];
         this.pages = new int[largest];
         this.refillSlots = new int[largest];
+    }
+
+    // ------------------------------------------------------------------------------------------------ classes
+
+    /**
+     * @param orders the block orders kept, 0 .. orders - 1
+     * @return the size classes: one per run length up to {@link #EXACT_CLASS_PAGES} pages (or up to the largest
+     *         kept block, if smaller), then one per order above
+     */
+    static int classCount(int orders) {
+        if (orders == 0) {
+            return 0;
+        }
+        int largestOrder = orders - 1;
+        return largestOrder <= EXACT_CLASS_SHIFT ? 1 << largestOrder
+                : EXACT_CLASS_PAGES + largestOrder - EXACT_CLASS_SHIFT;
+    }
+
+    /**
+     * @return the size class of a run of {@code runPages} pages (at least 1), or -1 when a cache of
+     *         {@code classes} classes does not keep it (a run longer than {@link #EXACT_CLASS_PAGES} pages that is
+     *         not a whole block, or longer than the largest kept)
+     */
+    static int classOf(int runPages, int classes) {
+        int c;
+        if (runPages <= EXACT_CLASS_PAGES) {
+            c = runPages - 1;
+        } else if ((runPages & (runPages - 1)) == 0) {
+            c = EXACT_CLASS_PAGES - 1 + Integer.numberOfTrailingZeros(runPages) - EXACT_CLASS_SHIFT;
+        } else {
+            return -1;
+        }
+        return c < classes ? c : -1;
+    }
+
+    /** @return the run length of size class {@code c} */
+    static int pagesOfClass(int c) {
+        return c < EXACT_CLASS_PAGES ? c + 1 : 1 << (c - EXACT_CLASS_PAGES + 1 + EXACT_CLASS_SHIFT);
+    }
+
+    /**
+     * @return the blocks of class {@code c} kept from a zone whose cache budget is {@code cachePages}: the
+     *         budget of one order, in runs of the class, at least 2. A class of a run that is not a whole block
+     *         shares its order's budget with the other such classes of that order (runs of 5 to 7 pages share
+     *         order 3's), so caching exact runs keeps about as much memory as caching whole blocks did.
+     */
+    private static int capacityFor(int cachePages, int c) {
+        int run = pagesOfClass(c);
+        int order = Zone.orderOfRun(run);
+        int sharers = run == 1 << order || order == 0 ? 1 : (1 << (order - 1)) - 1;
+        return Math.max(2, cachePages / (run * sharers));
     }
 
     /**
@@ -130,9 +194,9 @@ final class ThreadCache {
         return (int) Math.max(2, BYTES_PER_ORDER >>> pageShift);
     }
 
-    /** @return how many blocks of {@code order} this cache keeps from {@code z} (at most the region's room) */
-    private static int capacityAt(Zone z, int order) {
-        return Math.max(2, z.cachePages >> order);
+    /** @return how many blocks of class {@code c} this cache keeps from {@code z} (at most the region's room) */
+    private static int capacityAt(Zone z, int c) {
+        return capacityFor(z.cachePages, c);
     }
 
     // ------------------------------------------------------------------------------------------------ owner
@@ -157,14 +221,14 @@ final class ThreadCache {
         SEQ.setRelease(this, ++ownerSeq);
     }
 
-    /** @return the offset of the region of {@code (zoneId, order)} in {@link #stacks} */
-    private int offset(int zoneId, int order) {
-        return zoneId * perZone + order * stride;
+    /** @return the offset of the region of {@code (zoneId, class c)} in {@link #stacks} */
+    private int offset(int zoneId, int c) {
+        return zoneId * perZone + classOffset[c];
     }
 
     /** @return {@link #offset}, growing {@link #stacks} to hold the zone when needed */
-    private int region(int zoneId, int order) {
-        int at = offset(zoneId, order);
+    private int region(int zoneId, int c) {
+        int at = offset(zoneId, c);
         if (at >= stacks.length) {
             stacks = Arrays.copyOf(stacks, Math.max((zoneId + 1) * perZone, 2 * stacks.length));
         }
@@ -183,16 +247,16 @@ final class ThreadCache {
     }
 
     /**
-     * Allocates a block of {@code order} through this cache from the first zone of the zonelist for
+     * Allocates a run of size class {@code c} through this cache from the first zone of the zonelist for
      * {@code node} and {@code flags}, refilling the cache from the zone when empty; with {@link AllocFlags#ZERO}
      * the block's first {@code bytes} are zeroed before the handle is published (inside the operation, so no
      * reclaim, and so no unplug, can take the block away meanwhile; no mover touches a block whose slot is FREE).
      * Owner thread only.
      *
-     * @return the new handle, or 0 when the zone does not accept blocks, has none of that order, or a reclaimer is
+     * @return the new handle, or 0 when the zone does not accept blocks, has no block for the run, or a reclaimer is
      *         at work or has detached the cache (the caller takes the slow path)
      */
-    long allocate(Zonelists zl, int node, int flags, int order, long bytes) {
+    long allocate(Zonelists zl, int node, int flags, int c, long bytes) {
         // The zone choice is read before the operation begins (its loads then overlap begin's store) and memoised
         // inside it, so that a detached cache never gets a reference back.
         int key = memoKey(node, flags);
@@ -211,11 +275,11 @@ final class ThreadCache {
             if (!Zone.isAcceptingEpoch(epoch)) {
                 return 0;
             }
-            int at = region(z.id, order);
+            int at = region(z.id, c);
             int[] st = stacks;
             int n = st[at];
             if (n == 0) {
-                n = refill(z, at, order, epoch);
+                n = refill(z, at, c, epoch);
                 if (n == 0) {
                     return 0;
                 }
@@ -232,14 +296,14 @@ final class ThreadCache {
     }
 
     /** Takes a batch of slots from the table and as many blocks from the zone, paired. @return how many */
-    private int refill(Zone z, int at, int order, int epoch) {
+    private int refill(Zone z, int at, int c, int epoch) {
         int[] st = stacks;
         int[] slots = refillSlots;
-        int want = table.acquireSlots(slots, Math.max(1, capacityAt(z, order) / 4));
+        int want = table.acquireSlots(slots, Math.max(1, capacityAt(z, c) / 4));
         int n;
         z.lockForAllocation();
         try {
-            n = z.refillCacheLocked(order, slots, pages, want, epoch);
+            n = z.refillCacheLocked(pagesOfClass(c), slots, pages, want, epoch);
         } finally {
             z.lock.unlock();
         }
@@ -257,23 +321,23 @@ final class ThreadCache {
     }
 
     /**
-     * Takes a freed allocation's slot with its block of {@code order} at {@code z} when the cache keeps that order
-     * and the zone accepts blocks. Owner thread only; the caller has set the entry FREE.
+     * Takes a freed allocation's slot with its run of size class {@code c} (-1: not kept) at {@code z} when the zone
+     * accepts blocks. Owner thread only; the caller has set the entry FREE.
      *
      * @return whether both were taken; if not, the caller frees the block to the zone and the slot to the table
      */
-    boolean free(Zone z, int order, int slot) {
-        if (order >= orders || !begin()) {
+    boolean free(Zone z, int c, int slot) {
+        if (c < 0 || c >= classes || !begin()) {
             return false;
         }
         try {
             if (!Zone.isAcceptingEpoch(z.cacheEpoch)) {
                 return false;
             }
-            int at = region(z.id, order);
+            int at = region(z.id, c);
             int[] st = stacks;
             int n = st[at];
-            int capacity = capacityAt(z, order);
+            int capacity = capacityAt(z, c);
             if (n == capacity) {
                 // Full: the oldest half (bottom of the stack) spills back to the zone and the table.
                 int half = capacity / 2;
@@ -377,14 +441,14 @@ final class ThreadCache {
     private long reclaimFrom(Zone z) {
         long pages = 0;
         int[] st = stacks;
-        for (int o = 0; o < orders; o++) {
-            int at = offset(z.id, o);
+        for (int c = 0; c < classes; c++) {
+            int at = offset(z.id, c);
             int n = st[at];
             if (n > 0) {
                 // A zone is reclaimed from before it is unplugged, so it is plugged whenever a cache holds its blocks.
                 spill(z, st, at + 1, n);
                 st[at] = 0;
-                pages += (long) n << o;
+                pages += (long) n * pagesOfClass(c);
             }
         }
         return pages;
@@ -408,10 +472,10 @@ final class ThreadCache {
     long cachedPages(int zoneId) {
         int[] st = stacks;
         long pages = 0;
-        for (int o = 0; o < orders; o++) {
-            int at = offset(zoneId, o);
+        for (int c = 0; c < classes; c++) {
+            int at = offset(zoneId, c);
             if (at < st.length) {
-                pages += (long) st[at] << o;
+                pages += (long) st[at] * pagesOfClass(c);
             }
         }
         return pages;

@@ -94,6 +94,11 @@ final class Zone extends ZonePadAfter {
 
     /** Until when ({@link System#nanoTime}) direct and background compaction leave this zone alone ({@link Compactor}). */
     volatile long compactDeferredUntil = System.nanoTime();
+    /**
+     * Compactions of this zone in flight: an unplug waits for them to end, so that it never meets a compaction's
+     * target block ({@link NodeLifecycle}); a compaction takes no target once the zone is closed.
+     */
+    final java.util.concurrent.atomic.AtomicInteger compactions = new java.util.concurrent.atomic.AtomicInteger();
 
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
     volatile int flushedEpoch = -1;
@@ -247,6 +252,11 @@ final class Zone extends ZonePadAfter {
     boolean isOpenLocked() {
         assert lock.isHeldByCurrentThread();
         return open;
+    }
+
+    boolean isDrainingLocked() {
+        assert lock.isHeldByCurrentThread();
+        return draining;
     }
 
     /** Closes (or reopens) the zone to new blocks while a remap empties it. */
@@ -495,13 +505,13 @@ final class Zone extends ZonePadAfter {
     // ------------------------------------------------------------------------------------------------ caches
 
     /**
-     * Takes up to {@code count} blocks of {@code order} for a thread cache, one for each of the FREE slots
+     * Takes up to {@code count} runs of {@code runPages} pages for a thread cache, one for each of the FREE slots
      * {@code slots[0 .. count)} (their owner), head pages into {@code pagesOut}. Nothing is taken unless
      * {@link #cacheEpoch} still equals {@code epoch} (the cache's view of the zone).
      *
      * @return how many blocks were taken (for the first slots)
      */
-    int refillCacheLocked(int order, int[] slots, int[] pagesOut, int count, int epoch) {
+    int refillCacheLocked(int runPages, int[] slots, int[] pagesOut, int count, int epoch) {
         assert lock.isHeldByCurrentThread();
         if (cacheEpoch != epoch || !open || draining) {
             return 0;
@@ -509,7 +519,7 @@ final class Zone extends ZonePadAfter {
         boolean movable = type == ZoneType.MOVABLE;
         int n = 0;
         while (n < count) {
-            int page = allocateLocked(order, slots[n], movable);
+            int page = allocateRunLocked(runPages, slots[n], movable);
             if (page == NIL) {
                 break;
             }

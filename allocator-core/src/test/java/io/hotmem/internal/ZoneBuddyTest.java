@@ -172,8 +172,8 @@ class ZoneBuddyTest {
         assertTrue(Zone.isAcceptingEpoch(epoch));
         int[] slots = {10, 11, 12, 13, 14, 15, 16, 17};
         int[] got = new int[8];
-        assertEquals(0, z.refillCacheLocked(0, slots, got, 8, epoch + 2), "a stale epoch gets nothing");
-        assertEquals(8, z.refillCacheLocked(0, slots, got, 8, epoch));
+        assertEquals(0, z.refillCacheLocked(1, slots, got, 8, epoch + 2), "a stale epoch gets nothing");
+        assertEquals(8, z.refillCacheLocked(1, slots, got, 8, epoch));
         assertEquals(0, got[0], "lowest block first");
         assertEquals(56, z.freePagesLocked());
         assertEquals(8, z.liveBlocksLocked(), "cached blocks are out of the buddy");
@@ -184,7 +184,7 @@ class ZoneBuddyTest {
         z.checkLocked();
         z.setOpenLocked(false);
         assertTrue(z.cacheEpoch != epoch && !Zone.isAcceptingEpoch(z.cacheEpoch), "closing moves the epoch on");
-        assertEquals(0, z.refillCacheLocked(0, slots, got, 8, z.cacheEpoch), "a closed zone gives no blocks");
+        assertEquals(0, z.refillCacheLocked(1, slots, got, 8, z.cacheEpoch), "a closed zone gives no blocks");
     }
 
     @Test
