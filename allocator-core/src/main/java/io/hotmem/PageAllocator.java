@@ -725,9 +725,11 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
-         * Sets the largest block order kept in per-thread caches. Blocks up to that order are allocated and freed
-         * through the calling thread's cache (no lock shared with other threads); each thread keeps at most about
-         * 1 MiB per zone and order. Default: the orders whose blocks are at most 64 KiB (orders 0 to 4 with 4 KiB
+         * Sets the largest block order kept in per-thread caches. Allocations up to that order are allocated and
+         * freed through the calling thread's cache (no lock shared with other threads): every run of 1 to 16 pages
+         * has a class of its own, longer ones only as whole blocks of {@code 2^k} pages (or with
+         * {@link AllocFlags#ALIGNED}). Each thread keeps at most about 1 MiB per zone and order (less in zones
+         * under 64 MiB). Default: the orders whose blocks are at most 64 KiB (orders 0 to 4 with 4 KiB
          * pages), capped at {@code maxOrder}. Virtual threads never use a cache.
          *
          * @param order -1 for no thread caches, or 0 to 20 (capped at {@code maxOrder} by {@link #build()})

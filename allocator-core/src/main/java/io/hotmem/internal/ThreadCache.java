@@ -104,6 +104,9 @@ final class ThreadCache {
     private int[] stacks = new int[0];
     /** Where each class's region starts in a zone's part of {@link #stacks}; the last entry is {@link #perZone}. */
     private final int[] classOffset;
+    /** {@link #capacityFor} of each class for a zone with the largest budget (most zones: a division saved). */
+    private final int[] largestCapacities;
+    private final int largest;
     /** Ints per zone. */
     private final int perZone;
     /** Scratch for batches of head pages (owner, or a reclaimer after the handshake). */
@@ -126,9 +129,12 @@ final class ThreadCache {
         this.table = table;
         this.classes = classCount(orders);
         int largest = largestCapacity(pageShift);
+        this.largest = largest;
         this.classOffset = new int[classes + 1];
+        this.largestCapacities = new int[classes];
         for (int c = 0; c < classes; c++) {
-            classOffset[c + 1] = classOffset[c] + 1 + capacityFor(largest, c);
+            largestCapacities[c] = capacityFor(largest, c);
+            classOffset[c + 1] = classOffset[c] + 1 + largestCapacities[c];
         }
         this.perZone = classOffset[classes];
         this.pages = new int[largest];
@@ -174,16 +180,21 @@ final class ThreadCache {
     }
 
     /**
-     * @return the blocks of class {@code c} kept from a zone whose cache budget is {@code cachePages}: the
-     *         budget of one order, in runs of the class, at least 2. A class of a run that is not a whole block
-     *         shares its order's budget with the other such classes of that order (runs of 5 to 7 pages share
-     *         order 3's), so caching exact runs keeps about as much memory as caching whole blocks did.
+     * @return the runs of class {@code c} kept from a zone whose cache budget is {@code cachePages} pages per
+     *         order. An order with exact classes (orders 2 to 4: runs of 3 to 16 pages) splits its budget: half
+     *         for its whole block (at least 2), half shared by its exact runs (runs of 5 to 7 pages share order
+     *         3's), each at least 0; so the classes of one order together keep about one order's budget. A class
+     *         kept 0 times is not cached at all.
      */
     private static int capacityFor(int cachePages, int c) {
         int run = pagesOfClass(c);
         int order = Zone.orderOfRun(run);
-        int sharers = run == 1 << order || order == 0 ? 1 : (1 << (order - 1)) - 1;
-        return Math.max(2, cachePages / (run * sharers));
+        boolean split = order >= 2 && run <= EXACT_CLASS_PAGES;
+        if (run == 1 << order) {
+            return Math.max(2, cachePages / run / (split ? 2 : 1));
+        }
+        int exactClasses = (1 << (order - 1)) - 1;
+        return cachePages / (2 * run * exactClasses);
     }
 
     /**
@@ -195,8 +206,9 @@ final class ThreadCache {
     }
 
     /** @return how many blocks of class {@code c} this cache keeps from {@code z} (at most the region's room) */
-    private static int capacityAt(Zone z, int c) {
-        return capacityFor(z.cachePages, c);
+    private int capacityAt(Zone z, int c) {
+        int budget = z.cachePages;
+        return budget == largest ? largestCapacities[c] : capacityFor(budget, c);
     }
 
     // ------------------------------------------------------------------------------------------------ owner
@@ -297,9 +309,13 @@ final class ThreadCache {
 
     /** Takes a batch of slots from the table and as many blocks from the zone, paired. @return how many */
     private int refill(Zone z, int at, int c, int epoch) {
+        int capacity = capacityAt(z, c);
+        if (capacity == 0) {
+            return 0; // this zone's budget keeps no run of this class
+        }
         int[] st = stacks;
         int[] slots = refillSlots;
-        int want = table.acquireSlots(slots, Math.max(1, capacityAt(z, c) / 4));
+        int want = table.acquireSlots(slots, Math.max(1, capacity / 4));
         int n;
         z.lockForAllocation();
         try {
@@ -338,9 +354,12 @@ final class ThreadCache {
             int[] st = stacks;
             int n = st[at];
             int capacity = capacityAt(z, c);
+            if (capacity == 0) {
+                return false;
+            }
             if (n == capacity) {
-                // Full: the oldest half (bottom of the stack) spills back to the zone and the table.
-                int half = capacity / 2;
+                // Full: the oldest half (bottom of the stack, at least one) spills back to the zone and the table.
+                int half = Math.max(1, capacity / 2);
                 spill(z, st, at + 1, half);
                 System.arraycopy(st, at + 1 + half, st, at + 1, n - half);
                 n -= half;

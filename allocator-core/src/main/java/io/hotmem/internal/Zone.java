@@ -45,7 +45,7 @@ import java.util.concurrent.locks.ReentrantLock;
  * cache holds with it: it stays out of the buddy lists until the cache gives both back, and the cache reuses the
  * pair without this zone's lock (nothing in the page map changes). Every change of whether the zone accepts new
  * blocks bumps {@link #cacheEpoch} under the zone lock, and the allocator then takes this zone's blocks back from
- * every thread's cache ({@link ThreadCache#steal}), so a closed zone has no cached block and no cache hands one out.
+ * every thread's cache ({@link ThreadCache#reclaim}), so a closed zone has no cached block and no cache hands one out.
  * A relocation walks the page map only after that, so the owners it reads are those of live allocations.
  *
  * <h2>Purging</h2>
