@@ -5,7 +5,6 @@ import io.hotmem.RelocationReport;
 import io.hotmem.internal.jfr.CompactionEvent;
 
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.EnumMap;
 import java.util.List;
 import java.util.Map;
@@ -189,22 +188,12 @@ final class Compactor {
             }
         }
         Map<FailureReason, Integer> failures = new EnumMap<>(FailureReason.class);
-        putIfPositive(failures, FailureReason.PINNED, counts[Relocator.Outcome.PINNED.ordinal()]);
-        putIfPositive(failures, FailureReason.UNMOVABLE, counts[Relocator.Outcome.UNMOVABLE.ordinal()]);
+        Relocator.putIfPositive(failures, FailureReason.PINNED, counts[Relocator.Outcome.PINNED.ordinal()]);
+        Relocator.putIfPositive(failures, FailureReason.UNMOVABLE, counts[Relocator.Outcome.UNMOVABLE.ordinal()]);
         if (stop != null) {
             failures.put(stop, 1);
         }
-        List<RelocationReport.Straggler> stragglers = new ArrayList<>();
-        long now = System.nanoTime();
-        for (var e : progress.pinnedSince.entrySet()) {
-            int slot = e.getKey();
-            long s = HandleTable.lvState(ctx.table.chunkOfSlot(slot), HandleLayout.baseOfSlot(slot));
-            if ((s & HandleLayout.FREE) == 0 && HandleLayout.pinsOf(s) > 0) {
-                stragglers.add(new RelocationReport.Straggler(
-                        HandleLayout.handle(ctx.table.tag, HandleLayout.genOfState(s), slot),
-                        HandleLayout.pinsOf(s), Duration.ofNanos(now - e.getValue())));
-            }
-        }
+        List<RelocationReport.Straggler> stragglers = Relocator.stragglers(ctx.table, progress);
         // Complete exactly when nothing is left (as for the other relocations), whatever stopped the walk.
         RelocationReport r = new RelocationReport(operation, left == 0 && !closedMidway, progress.moved,
                 progress.movedBytes, left, stragglers, failures, Duration.ofNanos(System.nanoTime() - startNanos));
@@ -311,12 +300,6 @@ final class Compactor {
             return z.isPluggedLocked() ? z.largestFreeOrderLocked() : -1;
         } finally {
             z.lock.unlock();
-        }
-    }
-
-    private static void putIfPositive(Map<FailureReason, Integer> m, FailureReason r, int n) {
-        if (n > 0) {
-            m.put(r, n);
         }
     }
 }

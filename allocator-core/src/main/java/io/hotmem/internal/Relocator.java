@@ -397,23 +397,28 @@ final class Relocator {
             if (stop != null) {
                 failures.put(stop, 1);
             }
-            long now = System.nanoTime();
-            for (var e : progress.pinnedSince.entrySet()) {
-                int slot = e.getKey();
-                long[] c = table.chunkOfSlot(slot);
-                long s = HandleTable.lvState(c, HandleLayout.baseOfSlot(slot));
-                if ((s & FREE) == 0 && HandleLayout.pinsOf(s) > 0) {
-                    stragglers.add(new RelocationReport.Straggler(
-                            HandleLayout.handle(table.tag, HandleLayout.genOfState(s), slot), HandleLayout.pinsOf(s),
-                            Duration.ofNanos(now - e.getValue())));
-                }
-            }
+            stragglers.addAll(stragglers(table, progress));
         }
         return new RelocationReport(operation, remaining == 0, progress.moved, progress.movedBytes, remaining,
                 stragglers, failures, Duration.ofNanos(System.nanoTime() - startNanos));
     }
 
-    private static void putIfPositive(Map<FailureReason, Integer> m, FailureReason r, int n) {
+    /** @return the blocks {@code progress} found pinned that are still pinned, with how long they have been seen so */
+    static List<RelocationReport.Straggler> stragglers(HandleTable table, Progress progress) {
+        List<RelocationReport.Straggler> out = new ArrayList<>();
+        long now = System.nanoTime();
+        for (var e : progress.pinnedSince.entrySet()) {
+            int slot = e.getKey();
+            long s = HandleTable.lvState(table.chunkOfSlot(slot), HandleLayout.baseOfSlot(slot));
+            if ((s & FREE) == 0 && HandleLayout.pinsOf(s) > 0) {
+                out.add(new RelocationReport.Straggler(HandleLayout.handle(table.tag, HandleLayout.genOfState(s), slot),
+                        HandleLayout.pinsOf(s), Duration.ofNanos(now - e.getValue())));
+            }
+        }
+        return out;
+    }
+
+    static void putIfPositive(Map<FailureReason, Integer> m, FailureReason r, int n) {
         if (n > 0) {
             m.put(r, n);
         }

@@ -36,5 +36,7 @@
  * owner takes zone locks (4) and the slot lock (5) inside one and nothing above them, so the wait cannot close a
  * cycle. The background agent takes 2, 3 and 4; its capacity governor only tries 1 (a tryLock of 50 ms that fails
  * once the allocator is closed), so close, holding 1 while it joins the agent's thread, cannot deadlock with it.
+ * A compaction ({@code Compactor}) takes 3 (to reclaim its zone from the caches) and 4, never 1; an unplug, holding
+ * 1, waits (at most 2 s) for the compactions of its node's zones to end, and none of them waits for 1.
  */
 package io.hotmem.internal;

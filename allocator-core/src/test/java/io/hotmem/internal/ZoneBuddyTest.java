@@ -19,7 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class ZoneBuddyTest {
     private static final int PAGE_SHIFT = 12;
 
-    private static Zone zone(int pages, int maxOrder, ZoneType type) {
+    /** @return a plugged, open zone of {@code pages} pages on a node of its own (the caller holds its lock) */
+    static Zone zone(int pages, int maxOrder, ZoneType type) {
         Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
         Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker());
         node.zones[0] = z;

@@ -1,9 +1,6 @@
 package io.hotmem.internal;
 
-import io.hotmem.MemoryBacking;
-import io.hotmem.NodeSpec;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.prim.AddressRange;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
@@ -22,17 +19,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Exact runs (Linux {@code alloc_pages_exact}) and compaction's targeted allocation, in one zone. */
 class ZoneExactRunTest {
-    private static final int PAGE_SHIFT = 12;
-
     private static Zone zone(int pages, int maxOrder) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.NORMAL, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker());
-        node.zones[0] = z;
-        AddressRange b = AddressRange.reserve(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
-        z.lock.lock();
-        z.plugLocked(b.segment(), b);
-        z.setOpenLocked(true);
-        return z;
+        return ZoneBuddyTest.zone(pages, maxOrder, ZoneType.NORMAL);
     }
 
     @ParameterizedTest(name = "run of {0} pages")
