@@ -488,11 +488,7 @@ public final class DefaultPageAllocator implements PageAllocator {
         ctx.checkOpen();
         long start = System.nanoTime();
         long deadline = Relocations.deadline(start, timeout);
-        Topology t = lifecycle.topology();
-        if (zoneId < 0 || zoneId >= t.zones.length) {
-            throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (t.zones.length - 1) + ")");
-        }
-        Zone z = t.zones[zoneId];
+        Zone z = lifecycle.topology().zone(zoneId);
         NodeState state = z.node.state;
         if (state != NodeState.ENABLED) {
             throw new IllegalStateException("cannot compact zone " + zoneId + ": node " + z.node.id + " is "

@@ -96,11 +96,7 @@ final class Relocations {
     RelocationReport remap(int zoneId, Duration timeout) {
         return reported("remap zone " + zoneId, timeout, (start, deadline, listenerError) -> {
             Topology t = lifecycle.topology();
-            if (zoneId < 0 || zoneId >= t.zones.length) {
-                throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (t.zones.length - 1)
-                        + ")");
-            }
-            Zone z = t.zones[zoneId];
+            Zone z = t.zone(zoneId);
             if (z.node.state == NodeState.UNPLUGGED) {
                 throw new IllegalStateException("cannot remap zone " + zoneId + ": node " + z.node.id
                         + " is unplugged");

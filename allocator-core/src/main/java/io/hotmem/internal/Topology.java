@@ -28,6 +28,17 @@ final class Topology {
         return new Topology(nodes, zones);
     }
 
+    /**
+     * @return the zone with global id {@code zoneId}
+     * @throws IllegalArgumentException naming the id and the range when there is no such zone
+     */
+    Zone zone(int zoneId) {
+        if (zoneId < 0 || zoneId >= zones.length) {
+            throw new IllegalArgumentException("unknown zone " + zoneId + " (zones 0.." + (zones.length - 1) + ")");
+        }
+        return zones[zoneId];
+    }
+
     /** @return the bytes of every node that is not UNPLUGGED (any thread; the states are read one by one) */
     long pluggedBytes() {
         long sum = 0;
