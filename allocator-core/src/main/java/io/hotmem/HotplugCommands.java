@@ -22,6 +22,7 @@ import java.util.function.IntConsumer;
  * trim            give threads' cached free blocks back to their zones
  * status          the status view
  * buddyinfo       free blocks per order of every plugged zone (Linux /proc/buddyinfo)
+ * leaks           tracked live allocations and leaked pins by site (see LeakDetection)
  * help            this text
  * </pre>
  *
@@ -50,6 +51,7 @@ public final class HotplugCommands {
               elastic on|off  let the governor plug and offline hot-removable nodes by itself
               status          the status view
               buddyinfo       free blocks per order of every plugged zone (Linux /proc/buddyinfo)
+              leaks           tracked live allocations and leaked pins by site (see LeakDetection)
               help            this text
             """;
 
@@ -92,6 +94,10 @@ public final class HotplugCommands {
                 case "buddyinfo" -> {
                     arity(w, 1, 1, line);
                     yield allocator.status().renderBuddyInfo();
+                }
+                case "leaks" -> {
+                    arity(w, 1, 1, line);
+                    yield allocator.leaks().render();
                 }
                 case "trim" -> {
                     arity(w, 1, 1, line);
@@ -178,6 +184,11 @@ public final class HotplugCommands {
         StringBuilder sb = new StringBuilder(r.toString()).append('\n');
         for (RelocationReport.Straggler s : r.stragglers()) {
             sb.append("  pinned: ").append(s).append('\n');
+            if (s.site() != null) {
+                for (String frame : s.site().split("\n")) {
+                    sb.append("    ").append(frame).append('\n');
+                }
+            }
         }
         return sb.toString();
     }

@@ -68,7 +68,8 @@ public interface PageAllocator extends AutoCloseable {
 
     /**
      * Returns a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing, thread
-     * caches for blocks up to 64 KiB, free memory purged after 10 seconds by a background agent.
+     * caches for blocks up to 64 KiB, free memory purged after 10 seconds by a background agent, leak detection
+     * SAMPLED (or as the system property {@value LeakDetection#PROPERTY} says).
      *
      * @return a builder with those defaults
      */
@@ -118,7 +119,8 @@ public interface PageAllocator extends AutoCloseable {
      *
      * @param handle a live handle
      * @throws StaleHandleException if the handle is not live (double free included)
-     * @throws IllegalStateException if the allocation is pinned
+     * @throws IllegalStateException if the allocation is pinned, or at {@link LeakDetection#PARANOID} if an
+     *                               operation (blocking I/O) is using a segment of it (nothing is freed)
      */
     void free(long handle);
 
@@ -307,7 +309,9 @@ public interface PageAllocator extends AutoCloseable {
     long readAsLong(long handle, long offset, long length, ToLongFunction<? super MemorySegment> reader);
 
     /**
-     * Pins the allocation: it neither moves nor can be freed until the pin is closed.
+     * Pins the allocation: it neither moves nor can be freed until the pin is closed. A pin that leak detection
+     * tracks and that becomes unreachable without {@link Pin#close()} is reported with the stack that took it
+     * (see {@link LeakDetection}).
      *
      * @param handle a live handle
      * @return the pin; close it promptly
@@ -316,7 +320,8 @@ public interface PageAllocator extends AutoCloseable {
 
     /**
      * The memory of a non-movable allocation, {@code sizeOf(handle)} bytes long. It never moves; it must not be
-     * used after the allocation is freed.
+     * used after the allocation is freed: it would read and write whatever block is there then, except at
+     * {@link LeakDetection#PARANOID}, where such a use throws {@link IllegalStateException} and touches nothing.
      *
      * @param handle a live handle of a non-movable allocation
      * @return its memory
@@ -609,6 +614,17 @@ public interface PageAllocator extends AutoCloseable {
      */
     long trimCaches();
 
+    /**
+     * Returns what leak detection knows now: the tracked allocations still live and the tracked pins found
+     * unreachable without {@link Pin#close()}, by the place that made them (see {@link LeakDetection} for which
+     * are tracked, and {@link Builder#leakDetection} for the level). Empty lists at
+     * {@link LeakDetection#DISABLED}.
+     *
+     * @return the report
+     * @throws IllegalStateException if the allocator is closed
+     */
+    LeakReport leaks();
+
     /** Builds a {@link PageAllocator}. Not thread-safe. */
     final class Builder {
         /** The most address space one allocator may reserve: 4 PiB. */
@@ -630,6 +646,8 @@ public interface PageAllocator extends AutoCloseable {
         private boolean followCgroup;
         private java.nio.file.Path cgroupDir;
         private long cgroupReserve;
+        /** Null: the system property's level, or SAMPLED. */
+        private LeakDetection leakDetection;
         private final List<NodeSpec> nodes = new ArrayList<>();
 
         Builder() {
@@ -824,6 +842,20 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Sets how closely the allocator watches for leaked pins, leaked allocations and use after free (see
+         * {@link LeakDetection}). Default: the level the system property {@value LeakDetection#PROPERTY} names,
+         * read by {@link #build()}, or {@link LeakDetection#SAMPLED} when it is not set; a level set here wins
+         * over the property.
+         *
+         * @param level the level
+         * @return this
+         */
+        public Builder leakDetection(LeakDetection level) {
+            this.leakDetection = Objects.requireNonNull(level, "level");
+            return this;
+        }
+
+        /**
          * Returns this.
          *
          * @param spec the next node (ids follow the order of these calls)
@@ -839,7 +871,8 @@ public interface PageAllocator extends AutoCloseable {
          *
          * @return the allocator, with every node in its initial state
          * @throws IllegalArgumentException if a node's sizes are not multiples of the page size, or the address
-         *         space is not a multiple of the page size or is less than the nodes' bytes
+         *         space is not a multiple of the page size or is less than the nodes' bytes, or no leak detection
+         *         level was set and the system property {@value LeakDetection#PROPERTY} names none
          * @throws IllegalStateException if a node's memory cannot be had, or JMX is asked for and an MBean of the
          *         same name is registered already
          */
@@ -853,9 +886,19 @@ public interface PageAllocator extends AutoCloseable {
                 throw new IllegalArgumentException("addressSpace " + addressSpace + " must be a multiple of the page "
                         + "size " + pageSize);
             }
+            LeakDetection leaks = leakDetection;
+            if (leaks == null) {
+                String property = System.getProperty(LeakDetection.PROPERTY);
+                try {
+                    leaks = property == null ? LeakDetection.SAMPLED : LeakDetection.parse(property);
+                } catch (IllegalArgumentException e) {
+                    throw new IllegalArgumentException("system property " + LeakDetection.PROPERTY + ": "
+                            + e.getMessage(), e);
+                }
+            }
             return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
                     Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic, followCgroup, cgroupDir,
-                    cgroupReserve, compaction);
+                    cgroupReserve, compaction, leaks);
         }
     }
 }

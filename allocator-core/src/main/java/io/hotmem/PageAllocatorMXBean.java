@@ -82,6 +82,21 @@ public interface PageAllocatorMXBean {
     String getBuddyInfo();
 
     /**
+     * Returns the leak report ({@link PageAllocator#leaks()}) as the {@code leaks} command prints it: tracked live
+     * allocations and leaked pins by site.
+     *
+     * @return the rendered report
+     */
+    String getLeaks();
+
+    /**
+     * Returns the number of tracked pins found unreachable without close since the allocator was built.
+     *
+     * @return the leaked pins found so far
+     */
+    long getLeakedPins();
+
+    /**
      * Returns the relocation report.
      *
      * @param node a DISABLED node

@@ -39,7 +39,9 @@ public interface Pin extends AutoCloseable {
 
     /**
      * The allocation's memory, {@code sizeOf(handle)} bytes long. Valid only while this pin is open: after
-     * {@link #close()} the allocation may move or be freed, and the segment must not be used.
+     * {@link #close()} the allocation may move or be freed, and the segment must not be used (it would read and
+     * write whatever block is there then; at {@link LeakDetection#PARANOID} such a use throws
+     * {@link IllegalStateException} and touches nothing).
      *
      * @return the pinned memory
      * @throws IllegalStateException if the pin is closed
@@ -133,7 +135,12 @@ public interface Pin extends AutoCloseable {
      */
     void copyTo(long offset, MemorySegment dst, long dstOffset, long bytes);
 
-    /** Releases the pin; the allocation may move again. A second call does nothing. */
+    /**
+     * Releases the pin; the allocation may move again. A second call does nothing.
+     *
+     * @throws IllegalStateException at {@link LeakDetection#PARANOID}, if an operation (blocking I/O) is using
+     *                               the pin's segment: the pin stays open
+     */
     @Override
     void close();
 }

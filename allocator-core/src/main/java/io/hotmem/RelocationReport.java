@@ -26,15 +26,28 @@ public record RelocationReport(String operation, boolean complete, long moved, l
     /**
      * A block that stayed pinned.
      *
-     * @param handle       its handle
-     * @param pins         its pin count when last seen
+     * @param handle        its handle
+     * @param pins          its pin count when last seen
      * @param pinnedAtLeast how long it has been seen pinned by this operation
+     * @param site          where an open pin of it was taken ({@code at ...} lines), when leak detection tracked
+     *                      one (see {@link LeakDetection}); null when not known
      */
-    public record Straggler(long handle, int pins, Duration pinnedAtLeast) {
+    public record Straggler(long handle, int pins, Duration pinnedAtLeast, String site) {
+        /**
+         * A straggler whose pin site is not known.
+         *
+         * @param handle        its handle
+         * @param pins          its pin count when last seen
+         * @param pinnedAtLeast how long it has been seen pinned by this operation
+         */
+        public Straggler(long handle, int pins, Duration pinnedAtLeast) {
+            this(handle, pins, pinnedAtLeast, null);
+        }
+
         @Override
         public String toString() {
             return "0x" + Long.toHexString(handle) + " (pins " + pins + ", pinned >= " + pinnedAtLeast.toMillis()
-                    + " ms)";
+                    + " ms" + (site == null ? ")" : ", taken " + site.lines().findFirst().orElse("").strip() + ")");
         }
     }
 

@@ -39,6 +39,7 @@ final class Access {
     /** The segments handed to users. */
     private final MemoryTable userSegments;
     private final int pageShift;
+    private final LeakDetector leaks;
 
     Access(AllocatorContext ctx, MemoryTable userSegments) {
         this.ctx = ctx;
@@ -47,6 +48,7 @@ final class Access {
         this.readOnly = ctx.memory.asReadOnly();
         this.userSegments = userSegments;
         this.pageShift = ctx.pageShift;
+        this.leaks = ctx.leaks;
     }
 
     // ------------------------------------------------------------------------------------------------ facts
@@ -60,7 +62,7 @@ final class Access {
     }
 
     int flagsOf(long handle) {
-        return (int) readWord(handle, HandleLayout.FLAGS);
+        return (int) readWord(handle, HandleLayout.FLAGS) & AllocFlags.ALL; // not FLAG_TRACKED
     }
 
     /** Reads one word of a live entry, validated like an optimistic read. */
@@ -195,7 +197,13 @@ final class Access {
         int base = HandleLayout.base(handle);
         long loc = pinForRange(c, base, handle, 0, 0);
         try {
-            return new PinImpl(handle, c, base, memory, offsetOf(loc), HandleTable.lpSize(c, base), this, loc);
+            long size = HandleTable.lpSize(c, base);
+            // A pin of a tracked allocation is tracked. One allocation site whatever the level: a tracked pin differs
+            // only by its token (see LeakDetector), so a pin that its caller closes stays a candidate for scalar
+            // replacement.
+            LeakDetector.PinToken token = (HandleTable.lpFlags(c, base) & HandleLayout.FLAG_TRACKED) == 0 ? null
+                    : leaks.trackPin(handle, size);
+            return new PinImpl(handle, c, base, memory, offsetOf(loc), size, this, loc, token);
         } catch (RuntimeException | Error e) {
             HandleProtocol.unpin(c, base);
             throw e;
@@ -225,7 +233,23 @@ final class Access {
         }
         // A non-movable allocation never moves, so its location is fixed for its life.
         long loc = readWord(handle, HandleLayout.LOCATION);
-        return userSegment(handle, loc, readWord(handle, HandleLayout.SIZE));
+        MemorySegment s = userSegment(handle, loc, readWord(handle, HandleLayout.SIZE));
+        if (!leaks.paranoid) {
+            return s;
+        }
+        MemorySegment scoped = leaks.scoped(handle, s);
+        if (scoped == null) {
+            readWord(handle, HandleLayout.STATE); // freed meanwhile: throws StaleHandleException
+            throw new IllegalStateException("segment(0x" + Long.toHexString(handle) + "): the allocation is not "
+                    + "tracked by PARANOID leak detection");
+        }
+        return scoped;
+    }
+
+    /** The user segment of an open pin: {@link #userSegment}, scoped by the pin at PARANOID. */
+    MemorySegment pinSegment(LeakDetector.PinToken tracked, long handle, long loc, long size) {
+        MemorySegment s = userSegment(handle, loc, size);
+        return tracked != null && leaks.paranoid ? leaks.scoped(tracked.state, s) : s;
     }
 
     // ------------------------------------------------------------------------------------------------ scoped

@@ -57,11 +57,13 @@ final class Allocation {
 
     private final Growth grow;
     private final Compactor compactor;
+    private final LeakDetector leaks;
 
     Allocation(AllocatorContext ctx, CacheRegistry registry, Telemetry telemetry, Growth grow, Compactor compactor) {
         this.ctx = ctx;
         this.grow = grow;
         this.compactor = compactor;
+        this.leaks = ctx.leaks;
         this.table = ctx.table;
         this.registry = registry;
         this.telemetry = telemetry;
@@ -85,16 +87,44 @@ final class Allocation {
             throw unknownNode(preferred, zl.nodeCount);
         }
         int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
-        if (c >= 0 && preferred >= 0) {
-            ThreadCache tc = registry.cache();
-            if (tc != null) {
+        ThreadCache tc = null;
+        if (c >= 0 && preferred >= 0 && (tc = registry.cache()) != null) {
+            if (--tc.leakCountdown != 0) {
                 long h = tc.allocate(zl, preferred, flags, c, bytes);
                 if (h != PageAllocator.NULL_HANDLE) {
                     return h;
                 }
+                return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
             }
+            tc.leakCountdown = leaks.countdown();
+            if (leaks.on()) {
+                return allocateTracked(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
+            }
+        } else if (leaks.sample()) {
+            return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
         }
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
+    }
+
+    /**
+     * An allocation that leak detection tracks: its site is taken first, its flags carry
+     * {@link HandleLayout#FLAG_TRACKED} from its publication, and it is recorded once published ({@link
+     * LeakDetector#track}).
+     *
+     * @param tc the calling thread's cache, or null
+     */
+    private long allocateTracked(Zonelists zl, int preferred, ThreadCache tc, int c, long bytes, int order,
+                                 int flags, int preferredNode, boolean orThrow) {
+        Throwable site = LeakDetector.site();
+        int tracked = flags | HandleLayout.FLAG_TRACKED;
+        long h = tc == null ? PageAllocator.NULL_HANDLE : tc.allocate(zl, preferred, tracked, c, bytes);
+        if (h == PageAllocator.NULL_HANDLE) {
+            h = allocateSlow(zl, preferred, bytes, order, tracked, preferredNode, orThrow);
+        }
+        if (h != PageAllocator.NULL_HANDLE) {
+            leaks.track(h, bytes, site);
+        }
+        return h;
     }
 
     /**
@@ -198,6 +228,7 @@ final class Allocation {
 
     private long failed(boolean orThrow, long bytes, int order, int flags, int preferredNode, Zone[] tried,
                         String reason) {
+        flags &= AllocFlags.ALL; // not FLAG_TRACKED
         telemetry.allocationFailed(bytes, flags, preferredNode,
                 reason != null ? reason : tried.length == 0 ? "no zone may serve it" : "no free block");
         if (!orThrow) {
@@ -227,16 +258,29 @@ final class Allocation {
         throw new AllocationFailedException(sb.toString());
     }
 
+    /**
+     * Frees {@code handle}. A tracked allocation is untracked after the free made the slot ours and before its
+     * block is given back; at PARANOID the scope of its segments is closed once before the free (a scope held by an
+     * operation fails the free, changing nothing) and once after (a segment taken in between; see
+     * {@link LeakDetector}).
+     */
     void free(long handle) {
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
+        if (leaks.paranoid) {
+            leaks.beforeFree(handle);
+        }
         HandleProtocol.free(c, base, handle);
         // The slot is ours now: no mover can freeze a FREE entry, so the location and size are stable.
         long loc = HandleTable.lpLocation(c, base);
+        long flags = HandleTable.lpFlags(c, base);
+        if ((flags & HandleLayout.FLAG_TRACKED) != 0) {
+            leaks.untrack(handle);
+        }
         Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
         long size = HandleTable.lpSize(c, base);
-        int cls = ThreadCache.classOf(runPages(size, HandleTable.lpFlags(c, base), blockOrder(size)), cacheClasses);
+        int cls = ThreadCache.classOf(runPages(size, flags, blockOrder(size)), cacheClasses);
         ThreadCache tc = cls >= 0 ? registry.cache() : null;
         if (tc == null || !tc.free(z, cls, slot)) {
             z.free(z.pageOf(loc));

@@ -1,5 +1,6 @@
 package io.hotmem.internal;
 
+import io.hotmem.LeakDetection;
 import io.hotmem.MemoryBacking;
 import io.hotmem.internal.prim.AddressRange;
 
@@ -39,6 +40,8 @@ final class AllocatorContext {
      * location word gives ({@link HandleLayout#byteOffsetOfLocation}).
      */
     final MemorySegment memory;
+    /** Leak detection at the allocator's level: what every allocation, free, pin and segment path consults. */
+    final LeakDetector leaks;
 
     /**
      * The nodes, zones and zonelists as of now: written only by {@link NodeLifecycle} (its publication store),
@@ -57,8 +60,10 @@ final class AllocatorContext {
      * @param addressSpace the bytes of the range: room for every node the allocator will ever have
      * @throws IllegalStateException if too many allocators are open, or the range cannot be reserved
      */
-    AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind, long addressSpace) {
+    AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind, long addressSpace,
+                     LeakDetection leakDetection) {
         this.name = name;
+        this.leaks = new LeakDetector(name, leakDetection);
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);
         this.maxOrder = maxOrder;

@@ -2,6 +2,7 @@ package io.hotmem.internal;
 
 import io.hotmem.HotplugCommands;
 import io.hotmem.NodeStatus;
+import io.hotmem.LeakReport;
 import io.hotmem.PageAllocator;
 import io.hotmem.PageAllocatorMXBean;
 
@@ -66,6 +67,16 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
     @Override
     public String getBuddyInfo() {
         return commands.execute("buddyinfo");
+    }
+
+    @Override
+    public String getLeaks() {
+        return commands.execute("leaks");
+    }
+
+    @Override
+    public long getLeakedPins() {
+        return allocator.leaks().leakedPins().stream().mapToLong(LeakReport.Site::count).sum();
     }
 
     @Override

@@ -67,6 +67,7 @@ final class CacheRegistry {
             return null; // a virtual thread's cache would outlive its short life in every ThreadLocal map
         }
         ThreadCache tc = new ThreadCache(t, ctx.table, cacheOrders, ctx.pageShift);
+        tc.leakCountdown = ctx.leaks.countdown();
         registryLock.lock();
         try {
             if (detached) {

@@ -193,7 +193,7 @@ final class Compactor {
         if (stop != null) {
             failures.put(stop, 1);
         }
-        List<RelocationReport.Straggler> stragglers = Relocator.stragglers(ctx.table, progress);
+        List<RelocationReport.Straggler> stragglers = Relocator.stragglers(ctx, progress);
         // Complete exactly when nothing is left (as for the other relocations), whatever stopped the walk.
         RelocationReport r = new RelocationReport(operation, left == 0 && !closedMidway, progress.moved,
                 progress.movedBytes, left, stragglers, failures, Duration.ofNanos(System.nanoTime() - startNanos));

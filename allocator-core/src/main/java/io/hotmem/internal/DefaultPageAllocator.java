@@ -2,6 +2,8 @@ package io.hotmem.internal;
 
 import io.hotmem.AllocFlags;
 import io.hotmem.HotplugListener;
+import io.hotmem.LeakDetection;
+import io.hotmem.LeakReport;
 import io.hotmem.MemoryBacking;
 import io.hotmem.MemoryStatus;
 import io.hotmem.NodeSpec;
@@ -71,16 +73,18 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param cgroupDir     the cgroup's directory, null for the process's own
      * @param cgroupReserve bytes of the cgroup's limit kept for the rest of the process
      * @param compaction    whether allocations and the agent compact zones by themselves
+     * @param leakDetection the leak detection level
      * @throws IllegalStateException if {@value HandleTags#MAX_LIVE} allocators are open already, a node's memory
      *                               cannot be had, or the MBean name is taken
      */
     public DefaultPageAllocator(String name, int pageSize, int maxOrder, MemoryBacking backingKind,
                                 long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
                                 Duration purgeAfter, boolean agent, boolean elastic, boolean followCgroup,
-                                java.nio.file.Path cgroupDir, long cgroupReserve, boolean compaction) {
+                                java.nio.file.Path cgroupDir, long cgroupReserve, boolean compaction,
+                                LeakDetection leakDetection) {
         CgroupLimit cgroup = followCgroup ? new CgroupLimit(cgroupDir, cgroupReserve) : null; // before any resource
         this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
-                addressSpaceFor(addressSpace, specs, backingKind, pageSize));
+                addressSpaceFor(addressSpace, specs, backingKind, pageSize), leakDetection);
         this.telemetry = new Telemetry(name);
         this.listeners = new Listeners(name);
         MemoryTable memory = new MemoryTable();
@@ -566,6 +570,16 @@ public final class DefaultPageAllocator implements PageAllocator {
     @Override
     public long maxAllocationBytes() {
         return ctx.maxBlockBytes;
+    }
+
+    @Override
+    public LeakReport leaks() {
+        ctx.checkOpen();
+        try {
+            return ctx.leaks.report(ctx.table);
+        } catch (RuntimeException e) {
+            throw ctx.closedOr(e);
+        }
     }
 
     @Override

@@ -36,7 +36,7 @@ package io.hotmem.internal;
  *
  * <h2>Entry (4 longs)</h2>
  * {@link #STATE}, {@link #LOCATION}, {@link #SIZE} (the bytes requested) and {@link #FLAGS} (the allocation
- * flags), at {@code base(handle) + word} in the handle's chunk of {@link #CHUNK_SLOTS} entries.
+ * flags, {@code io.hotmem.AllocFlags} in bits 0..29, and {@link #FLAG_TRACKED} in bit 30, never shown to users), at {@code base(handle) + word} in the handle's chunk of {@link #CHUNK_SLOTS} entries.
  */
 final class HandleLayout {
     private HandleLayout() {
@@ -156,6 +156,8 @@ final class HandleLayout {
     static final int LOCATION = 1;
     static final int SIZE = 2;
     static final int FLAGS = 3;
+    /** In the flags word: leak detection tracks the allocation ({@link LeakDetector}). */
+    static final int FLAG_TRACKED = 1 << 30;
 
     static final int CHUNK_SHIFT = 12;
     static final int CHUNK_SLOTS = 1 << CHUNK_SHIFT;

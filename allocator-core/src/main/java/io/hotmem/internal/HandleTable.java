@@ -84,6 +84,35 @@ final class HandleTable {
         return c;
     }
 
+    /** @return whether {@code handle}, one of this table's, names a live allocation now */
+    boolean isLive(long handle) {
+        long[] c = chunk(handle);
+        return HandleLayout.isLive(lvState(c, HandleLayout.base(handle)), handle);
+    }
+
+    /**
+     * Walks every slot ever used (volatile reads, no lock: exact only while no allocation or free runs).
+     *
+     * @return {count, bytes} of the live allocations
+     */
+    long[] liveAllocations() {
+        int used;
+        synchronized (free) {
+            used = free.nextUnused;
+        }
+        long count = 0;
+        long bytes = 0;
+        for (int slot = 0; slot < used; slot++) {
+            long[] c = chunkOfSlot(slot);
+            int base = HandleLayout.baseOfSlot(slot);
+            if ((lvState(c, base) & HandleLayout.FREE) == 0) {
+                count++;
+                bytes += lpSize(c, base);
+            }
+        }
+        return new long[] {count, bytes};
+    }
+
     long[] chunkOfSlot(int slot) {
         return (long[]) CHUNKS.getAcquire(chunks, slot >>> CHUNK_SHIFT);
     }

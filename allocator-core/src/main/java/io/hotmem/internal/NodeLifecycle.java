@@ -449,10 +449,13 @@ final class NodeLifecycle {
             if (!first) {
                 return;
             }
+            boolean scopesClosed = true;
             try {
                 beforeTeardown.run();
             } finally {
                 try {
+                    // Logs what is still live, then closes every PARANOID segment scope while the memory is there.
+                    scopesClosed = ctx.leaks.close(ctx.table);
                     Node[] nodes = ctx.topology.nodes;
                     for (Node n : nodes) {
                         if (n.state == NodeState.ENABLED) {
@@ -470,13 +473,18 @@ final class NodeLifecycle {
                 } finally {
                     try {
                         releaseStillMapped();
+                        if (!scopesClosed) {
+                            Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a segment "
+                                    + "scoped by PARANOID leak detection is inside an operation (blocking I/O): the "
+                                    + "allocator's address range stays mapped");
+                        }
                         if (!stillMapped.isEmpty()) {
                             Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a segment "
                                     + "of node " + stillMapped.get(0).id + " is inside an operation (blocking I/O): "
                                     + "the allocator's address range stays mapped");
                         }
                         try {
-                            ctx.range.close(!stillMapped.isEmpty());
+                            ctx.range.close(!stillMapped.isEmpty() || !scopesClosed);
                         } catch (IllegalStateException e) {
                             // A scoped read's view is inside an operation (blocking I/O): the range cannot be
                             // closed now; it stays mapped rather than be unmapped under that operation.

@@ -12,8 +12,9 @@ import static java.lang.foreign.ValueLayout.JAVA_LONG_UNALIGNED;
 /**
  * A pin on one allocation. The location is stable while the pin is open (see {@link HandleProtocol}). Typed
  * accessors go through the allocator's range segment at the block's offset; {@link #segment()} is a user segment
- * (scoped by the node, see {@link MemoryTable}). An accessor that meets the allocator's closed range reports the
- * allocator as closed ({@link AllocatorContext#closedOr}).
+ * (scoped by the node, see {@link MemoryTable}; at PARANOID leak detection by the pin, see {@link LeakDetector}).
+ * An accessor that meets the allocator's closed range reports the allocator as closed
+ * ({@link AllocatorContext#closedOr}).
  */
 final class PinImpl implements Pin {
     private final long handle;
@@ -24,10 +25,12 @@ final class PinImpl implements Pin {
     private final long size;
     private final Access access;
     private final long location;
+    /** The pin's leak-detection token (the cleaner watches it), or null when the pin is not tracked. */
+    private final LeakDetector.PinToken tracked;
     private boolean closed;
 
     PinImpl(long handle, long[] chunk, int base, MemorySegment memory, long blockOffset, long size, Access access,
-            long location) {
+            long location, LeakDetector.PinToken tracked) {
         this.handle = handle;
         this.chunk = chunk;
         this.base = base;
@@ -36,6 +39,7 @@ final class PinImpl implements Pin {
         this.size = size;
         this.access = access;
         this.location = location;
+        this.tracked = tracked;
     }
 
     @Override
@@ -51,7 +55,7 @@ final class PinImpl implements Pin {
     @Override
     public MemorySegment segment() {
         checkOpen();
-        return access.userSegment(handle, location, size);
+        return access.pinSegment(tracked, handle, location, size);
     }
 
     @Override
@@ -131,6 +135,9 @@ final class PinImpl implements Pin {
     @Override
     public void close() {
         if (!closed) {
+            if (tracked != null) {
+                tracked.state.close(); // first: a PARANOID segment dies before the block may move
+            }
             closed = true;
             HandleProtocol.unpin(chunk, base);
         }

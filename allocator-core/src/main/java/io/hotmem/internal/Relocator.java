@@ -397,22 +397,29 @@ final class Relocator {
             if (stop != null) {
                 failures.put(stop, 1);
             }
-            stragglers.addAll(stragglers(table, progress));
+            stragglers.addAll(stragglers(ctx, progress));
         }
         return new RelocationReport(operation, remaining == 0, progress.moved, progress.movedBytes, remaining,
                 stragglers, failures, Duration.ofNanos(System.nanoTime() - startNanos));
     }
 
     /** @return the blocks {@code progress} found pinned that are still pinned, with how long they have been seen so */
-    static List<RelocationReport.Straggler> stragglers(HandleTable table, Progress progress) {
+    /** @return the blocks {@code progress} saw pinned that are pinned still, with the site of a tracked pin */
+    static List<RelocationReport.Straggler> stragglers(AllocatorContext ctx, Progress progress) {
         List<RelocationReport.Straggler> out = new ArrayList<>();
+        if (progress.pinnedSince.isEmpty()) {
+            return out;
+        }
+        HandleTable table = ctx.table;
+        Map<Long, String> sites = ctx.leaks.pinSites();
         long now = System.nanoTime();
         for (var e : progress.pinnedSince.entrySet()) {
             int slot = e.getKey();
             long s = HandleTable.lvState(table.chunkOfSlot(slot), HandleLayout.baseOfSlot(slot));
             if ((s & FREE) == 0 && HandleLayout.pinsOf(s) > 0) {
-                out.add(new RelocationReport.Straggler(HandleLayout.handle(table.tag, HandleLayout.genOfState(s), slot),
-                        HandleLayout.pinsOf(s), Duration.ofNanos(now - e.getValue())));
+                long handle = HandleLayout.handle(table.tag, HandleLayout.genOfState(s), slot);
+                out.add(new RelocationReport.Straggler(handle, HandleLayout.pinsOf(s),
+                        Duration.ofNanos(now - e.getValue()), sites.get(handle)));
             }
         }
         return out;

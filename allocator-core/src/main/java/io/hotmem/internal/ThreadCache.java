@@ -117,6 +117,12 @@ final class ThreadCache {
     private Zonelists memoLists;
     private int memoKey = -1;
     private Zone memoZone;
+    /**
+     * Owner only: allocations through this cache until the next one leak detection tracks (reset by
+     * {@link Allocation} from {@link LeakDetector#countdown}); a plain field of the owner's, so that the decision
+     * costs no shared write and no random number on the fast path.
+     */
+    int leakCountdown;
     /** The agent's last look at {@link #operationCount}, and when it last saw it change. Agent thread only. */
     int seenOperations = -1;
     int seenAtTick;

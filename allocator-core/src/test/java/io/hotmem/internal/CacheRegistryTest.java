@@ -1,6 +1,7 @@
 package io.hotmem.internal;
 
 import io.hotmem.AllocFlags;
+import io.hotmem.LeakDetection;
 import io.hotmem.MemoryBacking;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
@@ -36,7 +37,8 @@ class CacheRegistryTest {
 
     @BeforeEach
     void setUp() {
-        ctx = new AllocatorContext("registry-test", 1 << SHIFT, 4, MemoryBacking.ARENA, (long) PAGES << SHIFT);
+        ctx = new AllocatorContext("registry-test", 1 << SHIFT, 4, MemoryBacking.ARENA, (long) PAGES << SHIFT,
+                LeakDetection.DISABLED);
         Node node = new Node(0, NodeSpec.fixed((long) PAGES << SHIFT), 0, new Zone[1]);
         zone = new Zone(0, ZoneType.NORMAL, node, 0, PAGES, SHIFT, 4, ctx.ticker);
         node.zones[0] = zone;

@@ -3,6 +3,7 @@ package io.hotmem.tests;
 import io.hotmem.AllocFlags;
 import io.hotmem.AllocationFailedException;
 import io.hotmem.HotplugListener;
+import io.hotmem.LeakDetection;
 import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
@@ -81,7 +82,7 @@ class CloseRaceTest {
         ALLOCATE, ALLOCATE_ZERO, ALLOCATE_MOVABLE_ZERO, ALLOCATE_ON_NODE, TRY_ALLOCATE_ON_NODE,
         TRY_ALLOCATE_THISNODE, FREE, GET_LONG, SET_LONG, GET_BYTE, SIZE_NODE_ZONE, PIN, PIN_LONG_TERM, COPY_FROM,
         COPY_TO, SEGMENT, STATUS, NODE_COUNT, CHECK_INVARIANTS, DISABLE_DRAIN_ENABLE, REMAP, COMPACT, TRIM_CACHES,
-        MIXED
+        LEAKS, MIXED
     }
 
     private static final Op[] OPS = Op.values();
@@ -109,8 +110,10 @@ class CloseRaceTest {
 
     private static void runRound(int round, Map<String, Integer> unexpected, AtomicReference<Throwable> example)
             throws Exception {
+        // Odd rounds PARANOID: close races segments scoped by pins and allocations, which it must close first.
         PageAllocator a = PageAllocator.builder().name("close-race").pageSize(4096).maxOrder(6)
                 .backgroundThread(false).jmx(false)
+                .leakDetection(round % 2 == 0 ? LeakDetection.SAMPLED : LeakDetection.PARANOID)
                 .node(NodeSpec.fixed(4L << 20).movableBytes(1L << 20)) // node 0: Normal[0], Movable[1]
                 .node(NodeSpec.hotRemovable(2L << 20))                 // node 1: Movable[2]
                 .build();
@@ -252,6 +255,7 @@ class CloseRaceTest {
             case REMAP -> a.remap(r.nextInt(3), Duration.ZERO);
             case COMPACT -> a.compact(r.nextInt(3), Duration.ofMillis(2));
             case TRIM_CACHES -> assertTrue(a.trimCaches() >= 0);
+            case LEAKS -> a.leaks().render();
             case MIXED -> throw new AssertionError("not a call");
         }
     }

@@ -105,6 +105,7 @@ class ClosedAllocatorContractTest {
             calls.put("checkInvariants()", a::checkInvariants);
             calls.put("remap(int, Duration)", () -> a.remap(1, Duration.ofMillis(10)));
             calls.put("compact(int, Duration)", () -> a.compact(1, Duration.ofMillis(10)));
+            calls.put("leaks()", a::leaks);
             calls.put("drain(int, Duration)", () -> a.drain(1, Duration.ofMillis(10)));
             calls.put("drain(int, int, Duration)", () -> a.drain(1, 0, Duration.ofMillis(10)));
             calls.put("offline(int, Duration)", () -> a.offline(1, Duration.ofMillis(10)));

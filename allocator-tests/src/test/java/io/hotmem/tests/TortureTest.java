@@ -3,6 +3,7 @@ package io.hotmem.tests;
 import io.hotmem.AllocFlags;
 import io.hotmem.FailureReason;
 import io.hotmem.HotplugListener;
+import io.hotmem.LeakDetection;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
@@ -10,7 +11,8 @@ import io.hotmem.Pin;
 import io.hotmem.RelocationProgress;
 import io.hotmem.RelocationReport;
 import io.hotmem.ZoneStatus;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 
 import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
@@ -75,12 +77,17 @@ class TortureTest {
         return x * 0xBF58476D1CE4E5B9L;
     }
 
-    @Test
-    void tortureWithFaults() throws Exception {
+    /**
+     * At SAMPLED (the default) and at PARANOID, where every pin's segment is scoped by its pin and every use of one
+     * is checked: correct use must never meet a closed scope, and nothing is reported as leaked.
+     */
+    @ParameterizedTest
+    @EnumSource(value = LeakDetection.class, names = {"SAMPLED", "PARANOID"})
+    void tortureWithFaults(LeakDetection level) throws Exception {
         Logger log = Logger.getLogger("io.hotmem");
         Level saved = log.getLevel();
         log.setLevel(Level.OFF); // injected listener failures would print a stack trace each
-        try (PageAllocator a = PageAllocator.builder().name("torture").maxOrder(6)
+        try (PageAllocator a = PageAllocator.builder().name("torture").maxOrder(6).leakDetection(level)
                 .node(NodeSpec.fixed(16L << 20).movableBytes(4L << 20))
                 .node(NodeSpec.hotRemovable(16L << 20))
                 .node(NodeSpec.hotRemovable(16L << 20))
@@ -139,7 +146,13 @@ class TortureTest {
                     assertEquals(0, z.activePages(), "all memory free at the end: " + z);
                 }
             }
-            StringBuilder sb = new StringBuilder("[torture] seconds=" + SECONDS + " seed=" + SEED + " operations="
+            for (int i = 0; i < 3; i++) {
+                System.gc(); // every pin was closed: none may be reported as leaked
+                Thread.sleep(20);
+            }
+            assertTrue(a.leaks().leakedPins().isEmpty(), a.leaks().render());
+            assertTrue(a.leaks().liveAllocations().isEmpty(), a.leaks().render());
+            StringBuilder sb = new StringBuilder("[torture] level=" + level + " seconds=" + SECONDS + " seed=" + SEED + " operations="
                     + operations.sum() + " moves=" + moves.sum() + " bytesMoved=" + bytesMoved.sum()
                     + " liveAtEnd=" + live + " faults:");
             faults.forEach((f, n) -> sb.append(' ').append(f.name().toLowerCase()).append('=').append(n.sum()));

@@ -1,0 +1,498 @@
+package io.hotmem.internal;
+
+import io.hotmem.LeakDetection;
+import io.hotmem.LeakReport;
+import io.hotmem.internal.jfr.LeakEvent;
+
+import java.lang.foreign.Arena;
+import java.lang.foreign.MemorySegment;
+import java.lang.ref.Cleaner;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * Leak detection ({@link LeakDetection}): which allocations and pins are tracked, where they were made, the
+ * leaked pins the {@link Cleaner} finds, and at PARANOID the scopes of the segments handed to users.
+ *
+ * <p><b>Tracking an allocation.</b> The decision ({@link #sample}) and the site (a {@link Throwable}: capturing it
+ * costs about 1.5 us; its frames become text only when a report needs them) come before the allocation; the
+ * entry's flags word carries {@link HandleLayout#FLAG_TRACKED} from the allocation's publication, so a free, which
+ * reads that word anyway, knows without a lookup whether to {@link #untrack}. The record is put after the handle is
+ * published ({@link #track}); a free that races the allocation (only a guessed handle can: the caller has not seen
+ * it yet) may come first and leave the record of a dead handle, so every report checks that each record's handle
+ * is still live, and drops the dead ones.
+ *
+ * <p><b>Tracking a pin.</b> A {@link PinState}, registered with the cleaner against a {@link PinToken} that only
+ * the {@link PinImpl} holds; the state holds no reference to either, so the pin can become unreachable. {@link PinState#close} (the pin's close) marks it
+ * closed and deregisters it; the cleaner running for a state still open is the leak: reported once (log line, JFR
+ * event, {@link #report}), and kept among the open states, since its block stays pinned, for the sites of
+ * stragglers ({@link #pinSites}).
+ *
+ * <p><b>PARANOID scopes.</b> {@link #scoped(PinState, MemorySegment)} and {@link #scoped(long, MemorySegment)}
+ * reinterpret a user segment with a shared arena of the pin's or the allocation's own, which the pin's close or the
+ * allocation's free closes before the block can move or be reused: a late use throws and touches nothing (the
+ * arena's close is a handshake with every thread, so no access is half way). {@link #close} closes every such
+ * arena before the allocator's range is unmapped; an arena created after it starts is refused. Limit: an arena
+ * held by an operation (blocking I/O on a segment) cannot close; the pin's close or the free then throws and
+ * changes nothing, except for a {@code segment(h)} call that races the free of the same handle and starts such an
+ * operation between the free's two closes (see {@link Allocation#free}).
+ *
+ * <p><b>Which are tracked.</b> An allocation in {@link LeakDetection#SAMPLING_INTERVAL} at SAMPLED (every one at
+ * PARANOID): through a thread cache when its owner's countdown ({@link ThreadCache#leakCountdown}, reset to a random
+ * count by {@link #countdown}) runs out, otherwise by a random number ({@link #sample}). A pin is tracked when its
+ * allocation is (as Netty records the touches of the buffers it tracks): the pin path reads the entry's flags
+ * word, in the cache line it has just written, and nothing else. The fast paths of DISABLED and SAMPLED are the
+ * same: a countdown on allocation, a flag test on pin.
+ */
+final class LeakDetector {
+    private static final int MASK = LeakDetection.SAMPLING_INTERVAL - 1;
+    /** Frames of the caller kept per site. */
+    private static final int SITE_FRAMES = 8;
+    private static final int DISABLED = 0;
+    private static final int SAMPLED = 1;
+    private static final int PARANOID = 2;
+
+    final LeakDetection level;
+    final boolean paranoid;
+    private final int mode;
+    private final String name;
+    /** Tracked live allocations by handle. */
+    private final ConcurrentHashMap<Long, TrackedAllocation> allocations = new ConcurrentHashMap<>();
+    /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
+    private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
+    /** Leaked pins by site. */
+    private final ConcurrentHashMap<String, Tally> leakedPins = new ConcurrentHashMap<>();
+    private final AtomicLong leakedPinCount = new AtomicLong();
+    /** Set by {@link #close}: no scope is created after it. */
+    private volatile boolean closed;
+
+    LeakDetector(String name, LeakDetection level) {
+        this.name = name;
+        this.level = level;
+        this.mode = switch (level) {
+            case DISABLED -> DISABLED;
+            case SAMPLED -> SAMPLED;
+            case PARANOID -> PARANOID;
+        };
+        this.paranoid = level == LeakDetection.PARANOID;
+    }
+
+    /** @return whether the allocation being made, by a thread without a cache, is tracked */
+    boolean sample() {
+        int m = mode;
+        return m != DISABLED && (m == PARANOID || (ThreadLocalRandom.current().nextInt() & MASK) == 0);
+    }
+
+    /**
+     * @return how many allocations a thread cache makes until the next tracked one: 1 at PARANOID, a random count
+     *         from 1 to twice the sampling interval at SAMPLED (a fixed stride could fall in step with a program's
+     *         own pattern), and never at DISABLED
+     */
+    int countdown() {
+        return switch (mode) {
+            case PARANOID -> 1;
+            case SAMPLED -> 1 + ThreadLocalRandom.current().nextInt(2 * LeakDetection.SAMPLING_INTERVAL);
+            default -> Integer.MAX_VALUE;
+        };
+    }
+
+    /** @return whether anything is tracked */
+    boolean on() {
+        return mode != DISABLED;
+    }
+
+    /** @return the site of the call being made, to pass to {@link #track} */
+    static Throwable site() {
+        return new Throwable("made here");
+    }
+
+    // ------------------------------------------------------------------------------------------------ allocations
+
+    /** Records a tracked allocation, after its publication (see the class comment for the race with free). */
+    void track(long handle, long bytes, Throwable site) {
+        allocations.put(handle, new TrackedAllocation(bytes, System.nanoTime(), site));
+    }
+
+    /**
+     * Before the free of {@code handle} (PARANOID): closes the scope of its {@code segment(h)} segments, so that
+     * a scope that an operation holds fails the free before it changes anything.
+     *
+     * @throws IllegalStateException if an operation (blocking I/O) holds a segment of the allocation
+     */
+    void beforeFree(long handle) {
+        TrackedAllocation t = allocations.get(handle);
+        if (t != null) {
+            t.closeScope(handle);
+        }
+    }
+
+    /**
+     * After the free of a tracked {@code handle} made the slot the caller's, before its block is given back: the
+     * record goes, and a scope created since {@link #beforeFree} is closed.
+     */
+    void untrack(long handle) {
+        TrackedAllocation t = allocations.remove(handle);
+        if (t != null) {
+            synchronized (t) {
+                t.freed = true;
+            }
+            try {
+                t.closeScope(handle);
+            } catch (IllegalStateException e) {
+                Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
+                        + " was freed while an operation (blocking I/O) started on its segment", e);
+            }
+        }
+    }
+
+    /**
+     * PARANOID: {@code segment}, a user segment of the live non-movable {@code handle}, scoped by the allocation.
+     *
+     * @return the scoped segment, or null when the handle is not tracked (freed, or never live)
+     */
+    MemorySegment scoped(long handle, MemorySegment segment) {
+        TrackedAllocation t = allocations.get(handle);
+        if (t == null) {
+            return null;
+        }
+        synchronized (t) {
+            if (t.freed) {
+                return null;
+            }
+            if (t.scope == null) {
+                t.scope = newScope();
+            }
+            return segment.reinterpret(t.scope, null);
+        }
+    }
+
+    // ------------------------------------------------------------------------------------------------ pins
+
+    /**
+     * Starts tracking a pin of {@code handle}: its state is open and registered with the cleaner against a new
+     * token before the token is returned, for the pin to hold (and be published with).
+     */
+    PinToken trackPin(long handle, long bytes) {
+        PinState s = new PinState(handle, bytes, site());
+        openPins.add(s);
+        PinToken t = new PinToken(s);
+        try {
+            s.cleanable = CleanerHolder.CLEANER.register(t, s);
+        } catch (RuntimeException | Error e) {
+            openPins.remove(s);
+            throw e;
+        }
+        return t;
+    }
+
+    /**
+     * PARANOID: {@code segment}, the user segment of an open pin, scoped by the pin.
+     *
+     * @throws IllegalStateException if the pin is closed
+     */
+    MemorySegment scoped(PinState pin, MemorySegment segment) {
+        synchronized (pin) {
+            if (pin.closed) {
+                throw new IllegalStateException("pin of handle 0x" + Long.toHexString(pin.handle) + " is closed");
+            }
+            if (pin.scope == null) {
+                pin.scope = newScope();
+            }
+            return segment.reinterpret(pin.scope, null);
+        }
+    }
+
+    /**
+     * @return the site of an open tracked pin of each handle that has one (the oldest pin's), for stragglers;
+     *         empty when no pin is tracked
+     */
+    Map<Long, String> pinSites() {
+        if (openPins.isEmpty()) {
+            return Map.of();
+        }
+        Map<Long, PinState> oldest = new HashMap<>();
+        for (PinState s : openPins) {
+            oldest.merge(s.handle, s, (a, b) -> a.takenNanos <= b.takenNanos ? a : b);
+        }
+        Map<Long, String> out = new HashMap<>();
+        oldest.forEach((h, s) -> out.put(h, stackOf(s.site)));
+        return out;
+    }
+
+    private void leaked(PinState s) {
+        String stack = stackOf(s.site);
+        long now = System.nanoTime();
+        leakedPins.merge(stack, new Tally(1, s.bytes, s.takenNanos), Tally::plus);
+        leakedPinCount.incrementAndGet();
+        Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": a pin of handle 0x" + Long.toHexString(s.handle)
+                + " (" + s.bytes + " bytes) became unreachable without close(); its block stays pinned. Taken "
+                + (now - s.takenNanos) / 1_000_000 + " ms ago:\n" + indent(stack));
+        LeakEvent.emit(name, "leaked pin", s.handle, s.bytes, stack);
+    }
+
+    /** @return the pins found leaked so far */
+    long leakedPinCount() {
+        return leakedPinCount.get();
+    }
+
+    // ------------------------------------------------------------------------------------------------ report
+
+    /**
+     * @param table the allocator's table: records of handles no longer live are dropped (see the class comment)
+     * @return the tracked live allocations and the leaked pins, by site, largest bytes first
+     */
+    LeakReport report(HandleTable table) {
+        Map<String, Tally> live = new HashMap<>();
+        for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
+            long h = e.getKey();
+            TrackedAllocation t = e.getValue();
+            if (!table.isLive(h)) {
+                allocations.remove(h, t);
+                continue;
+            }
+            live.merge(t.stack(), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
+        }
+        long now = System.nanoTime();
+        return new LeakReport(level, sites(live, now), sites(leakedPins, now));
+    }
+
+    private static List<LeakReport.Site> sites(Map<String, Tally> by, long now) {
+        List<LeakReport.Site> out = new ArrayList<>(by.size());
+        by.forEach((stack, t) -> out.add(new LeakReport.Site(stack, t.count, t.bytes,
+                Duration.ofNanos(Math.max(0, now - t.oldestNanos)))));
+        out.sort(Comparator.comparingLong(LeakReport.Site::bytes).reversed()
+                .thenComparing(Comparator.comparingLong(LeakReport.Site::count).reversed()));
+        return out;
+    }
+
+    /**
+     * Close of the allocator, before its range is unmapped: logs the allocations still live (all of them, counted
+     * from the table, and the tracked ones by site) and the tracked pins still open, then closes every scope and
+     * deregisters every open pin (a closed allocator keeps nothing in the cleaner).
+     *
+     * @return false if a scope could not be closed (an operation holds a segment): the range must stay mapped
+     */
+    boolean close(HandleTable table) {
+        closed = true;
+        long[] live = table.liveAllocations();
+        if (live[0] > 0) {
+            StringBuilder sb = new StringBuilder(name).append(": closed with ").append(live[0])
+                    .append(live[0] == 1 ? " allocation" : " allocations").append(" (").append(live[1])
+                    .append(" bytes) not freed");
+            if (mode != DISABLED) {
+                List<LeakReport.Site> sites = report(table).liveAllocations();
+                if (sites.isEmpty()) {
+                    sb.append("; none was tracked");
+                } else {
+                    sb.append("; tracked ").append(mode == SAMPLED ? "(1 in " + LeakDetection.SAMPLING_INTERVAL
+                            + ") " : "").append("by site:");
+                    for (int i = 0; i < Math.min(5, sites.size()); i++) {
+                        LeakReport.Site s = sites.get(i);
+                        sb.append("\n  ").append(s.count()).append(" (").append(s.bytes()).append(" bytes) at\n")
+                                .append(indent(s.stack()));
+                        LeakEvent.emit(name, "live at close", 0, s.bytes(), s.stack());
+                    }
+                    if (sites.size() > 5) {
+                        sb.append("\n  and ").append(sites.size() - 5).append(" more sites");
+                    }
+                }
+            }
+            Telemetry.LOG.log(System.Logger.Level.WARNING, sb.toString());
+        }
+        boolean allClosed = true;
+        int open = 0;
+        for (PinState s : openPins) {
+            if (!s.leaked) {
+                open++;
+            }
+            try {
+                s.close();
+            } catch (IllegalStateException e) {
+                allClosed = false;
+            }
+        }
+        if (open > 0) {
+            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": closed with " + open + " tracked pin"
+                    + (open == 1 ? "" : "s") + " still open");
+        }
+        for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
+            try {
+                e.getValue().closeScope(e.getKey());
+            } catch (IllegalStateException ex) {
+                allClosed = false;
+            }
+        }
+        return allClosed;
+    }
+
+    private Arena newScope() {
+        if (closed) {
+            throw new IllegalStateException("allocator '" + name + "' is closed");
+        }
+        return Arena.ofShared();
+    }
+
+    // ------------------------------------------------------------------------------------------------ sites
+
+    /**
+     * @return the frames of {@code site} from the first one outside hotmem's engine, at most {@value SITE_FRAMES},
+     *         one {@code at ...} line each
+     */
+    static String stackOf(Throwable site) {
+        StackTraceElement[] frames = site.getStackTrace();
+        int from = 0;
+        while (from < frames.length && frames[from].getClassName().startsWith("io.hotmem.internal.")) {
+            from++;
+        }
+        StringBuilder sb = new StringBuilder();
+        for (int i = from; i < Math.min(frames.length, from + SITE_FRAMES); i++) {
+            if (!sb.isEmpty()) {
+                sb.append('\n');
+            }
+            sb.append("at ").append(frames[i]);
+        }
+        return sb.isEmpty() ? "at (unknown)" : sb.toString();
+    }
+
+    private static String indent(String stack) {
+        return "\t" + stack.replace("\n", "\n\t");
+    }
+
+    // ------------------------------------------------------------------------------------------------ records
+
+    /** Count, bytes and the oldest time of a site's calls. */
+    private record Tally(long count, long bytes, long oldestNanos) {
+        Tally plus(Tally o) {
+            return new Tally(count + o.count, bytes + o.bytes, Math.min(oldestNanos, o.oldestNanos));
+        }
+    }
+
+    /** A tracked allocation; {@link #scope} and {@link #freed} are guarded by its monitor. */
+    private static final class TrackedAllocation {
+        final long bytes;
+        final long madeNanos;
+        final Throwable site;
+        private volatile String stack;
+        Arena scope;
+        boolean freed;
+
+        TrackedAllocation(long bytes, long madeNanos, Throwable site) {
+            this.bytes = bytes;
+            this.madeNanos = madeNanos;
+            this.site = site;
+        }
+
+        String stack() {
+            String s = stack;
+            if (s == null) {
+                s = stackOf(site);
+                stack = s;
+            }
+            return s;
+        }
+
+        /** Closes the scope of the allocation's segments, if any; a later segment gets a new one. */
+        synchronized void closeScope(long handle) {
+            if (scope != null) {
+                try {
+                    scope.close();
+                } catch (IllegalStateException e) {
+                    throw new IllegalStateException("a segment of handle 0x" + Long.toHexString(handle)
+                            + " is inside an operation (blocking I/O): it cannot be freed now", e);
+                }
+                scope = null;
+            }
+        }
+    }
+
+    /**
+     * What a tracked {@link PinImpl} holds and nothing else does: the object the cleaner watches. A pin that its
+     * caller closes need not escape (it may be scalar-replaced), so the cleaner cannot watch the pin itself; the
+     * token is reachable exactly as long as the pin is, and {@link PinImpl#close} reads it, so it stays reachable
+     * until the pin is closed.
+     */
+    static final class PinToken {
+        final PinState state;
+
+        PinToken(PinState state) {
+            this.state = state;
+        }
+    }
+
+    /**
+     * A tracked pin: the cleaner's action for its {@link PinToken}, which it must not reference. {@link #closed},
+     * {@link #leaked} and {@link #scope} are guarded by its monitor.
+     */
+    final class PinState implements Runnable {
+        final long handle;
+        final long bytes;
+        final Throwable site;
+        final long takenNanos = System.nanoTime();
+        /** Set by {@link #trackPin}, before the pin is handed out. */
+        Cleaner.Cleanable cleanable;
+        boolean closed;
+        boolean leaked;
+        Arena scope;
+
+        PinState(long handle, long bytes, Throwable site) {
+            this.handle = handle;
+            this.bytes = bytes;
+            this.site = site;
+        }
+
+        /**
+         * The pin's close (and the allocator's): closes its scope, then deregisters.
+         *
+         * @throws IllegalStateException if an operation (blocking I/O) holds the pin's segment: the pin stays open
+         */
+        void close() {
+            synchronized (this) {
+                if (scope != null) {
+                    try {
+                        scope.close();
+                    } catch (IllegalStateException e) {
+                        throw new IllegalStateException("the segment of the pin of handle 0x"
+                                + Long.toHexString(handle) + " is inside an operation (blocking I/O): the pin stays "
+                                + "open", e);
+                    }
+                    scope = null;
+                }
+                closed = true;
+            }
+            openPins.remove(this);
+            Cleaner.Cleanable c = cleanable;
+            if (c != null) {
+                c.clean(); // runs run() here, which finds the pin closed
+            }
+        }
+
+        /** The cleaner's action: the pin is unreachable; if it was never closed, it leaked. */
+        @Override
+        public void run() {
+            synchronized (this) {
+                if (closed || leaked) {
+                    return;
+                }
+                leaked = true;
+            }
+            leaked(this);
+        }
+    }
+
+    /** One cleaner thread for every allocator, started by the first tracked pin. */
+    private static final class CleanerHolder {
+        static final Cleaner CLEANER = Cleaner.create(r -> {
+            Thread t = new Thread(r, "hotmem-leak-cleaner");
+            t.setDaemon(true);
+            return t;
+        });
+    }
+}
