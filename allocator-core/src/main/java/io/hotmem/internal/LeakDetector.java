@@ -200,6 +200,9 @@ final class LeakDetector {
      */
     MemorySegment scoped(PinState pin, MemorySegment segment) {
         synchronized (pin) {
+            if (closed) {
+                throw closedAllocator();
+            }
             if (pin.closed) {
                 throw new IllegalStateException("pin of handle 0x" + Long.toHexString(pin.handle) + " is closed");
             }
@@ -335,9 +338,13 @@ final class LeakDetector {
 
     private Arena newScope() {
         if (closed) {
-            throw new IllegalStateException("allocator '" + name + "' is closed");
+            throw closedAllocator();
         }
         return Arena.ofShared();
+    }
+
+    private IllegalStateException closedAllocator() {
+        return new IllegalStateException("allocator '" + name + "' is closed");
     }
 
     // ------------------------------------------------------------------------------------------------ sites

@@ -31,6 +31,9 @@
  *       <td>building and closing an allocator</td></tr>
  *   <tr><td>(leaf) governor ({@code Governor}'s monitor)</td><td>per-node backoff, reports, cgroup read times</td>
  *       <td>the capacity governor's bookkeeping; nothing is taken under it</td></tr>
+ *   <tr><td>(leaf) leak records ({@code LeakDetector}: a tracked allocation's or pin's monitor)</td>
+ *       <td>its PARANOID scope and closed/freed flags</td><td>segment creation, pin close, free, close; only an
+ *       arena's close (a handshake, no lock) runs under it</td></tr>
  * </table>
  * An owner's cache operation (a thread-cache allocate or free) is not a lock, but a reclaimer waits for it: an
  * owner takes zone locks (4) and the slot lock (5) inside one and nothing above them, so the wait cannot close a
