@@ -343,6 +343,20 @@ final class LeakDetector {
         return Arena.ofShared();
     }
 
+    /**
+     * Closes a PARANOID scope (a handshake with every thread: no access to its segments is half way after it).
+     *
+     * @throws IllegalStateException naming {@code whose} and {@code outcome} if an operation (blocking I/O) holds
+     *                               one of its segments: the scope stays open
+     */
+    private static void closeScope(Arena scope, String whose, String outcome) {
+        try {
+            scope.close();
+        } catch (IllegalStateException e) {
+            throw new IllegalStateException(whose + " is inside an operation (blocking I/O): " + outcome, e);
+        }
+    }
+
     private IllegalStateException closedAllocator() {
         return new IllegalStateException("allocator '" + name + "' is closed");
     }
@@ -409,12 +423,8 @@ final class LeakDetector {
         /** Closes the scope of the allocation's segments, if any; a later segment gets a new one. */
         synchronized void closeScope(long handle) {
             if (scope != null) {
-                try {
-                    scope.close();
-                } catch (IllegalStateException e) {
-                    throw new IllegalStateException("a segment of handle 0x" + Long.toHexString(handle)
-                            + " is inside an operation (blocking I/O): it cannot be freed now", e);
-                }
+                LeakDetector.closeScope(scope, "a segment of handle 0x" + Long.toHexString(handle),
+                        "it cannot be freed now");
                 scope = null;
             }
         }
@@ -463,13 +473,8 @@ final class LeakDetector {
         void close() {
             synchronized (this) {
                 if (scope != null) {
-                    try {
-                        scope.close();
-                    } catch (IllegalStateException e) {
-                        throw new IllegalStateException("the segment of the pin of handle 0x"
-                                + Long.toHexString(handle) + " is inside an operation (blocking I/O): the pin stays "
-                                + "open", e);
-                    }
+                    closeScope(scope, "the segment of the pin of handle 0x" + Long.toHexString(handle),
+                            "the pin stays open");
                     scope = null;
                 }
                 closed = true;
