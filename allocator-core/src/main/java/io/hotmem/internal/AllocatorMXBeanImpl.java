@@ -2,20 +2,23 @@ package io.hotmem.internal;
 
 import io.hotmem.HotplugCommands;
 import io.hotmem.NodeStatus;
-import io.hotmem.LeakReport;
 import io.hotmem.PageAllocator;
 import io.hotmem.PageAllocatorMXBean;
 
 import java.util.List;
 import java.util.Locale;
+import java.util.function.LongSupplier;
 
 /** The MXBean of one allocator: every operation is the matching {@link HotplugCommands} line. */
 final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
     private final PageAllocator allocator;
     private final HotplugCommands commands;
+    /** The count of leaked pins, read without building a report. */
+    private final LongSupplier leakedPins;
 
-    AllocatorMXBeanImpl(PageAllocator allocator) {
+    AllocatorMXBeanImpl(PageAllocator allocator, LongSupplier leakedPins) {
         this.allocator = allocator;
+        this.leakedPins = leakedPins;
         this.commands = new HotplugCommands(allocator);
     }
 
@@ -76,7 +79,7 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
 
     @Override
     public long getLeakedPins() {
-        return allocator.leaks().leakedPins().stream().mapToLong(LeakReport.Site::count).sum();
+        return leakedPins.getAsLong();
     }
 
     @Override

@@ -105,7 +105,7 @@ public final class DefaultPageAllocator implements PageAllocator {
                 lifecycle.addNode(spec);
             }
             if (jmx) {
-                telemetry.registerMBean(this);
+                telemetry.registerMBean(this, ctx.leaks::leakedPinCount);
             }
             agentStarted = agent ? Housekeeper.start(ctx, registry, lifecycle::topology, purgeAfter, governor,
                     compactor) : null;

@@ -71,6 +71,8 @@ final class LeakDetector {
     /** Leaked pins by site. */
     private final ConcurrentHashMap<String, Tally> leakedPins = new ConcurrentHashMap<>();
     private final AtomicLong leakedPinCount = new AtomicLong();
+    /** The text of every site reported so far, one copy each (records share it). */
+    private final ConcurrentHashMap<String, String> siteTexts = new ConcurrentHashMap<>();
     /** Set by {@link #close}: no scope is created after it. */
     private volatile boolean closed;
 
@@ -226,12 +228,12 @@ final class LeakDetector {
             oldest.merge(s.handle, s, (a, b) -> a.takenNanos <= b.takenNanos ? a : b);
         }
         Map<Long, String> out = new HashMap<>();
-        oldest.forEach((h, s) -> out.put(h, stackOf(s.site)));
+        oldest.forEach((h, s) -> out.put(h, s.stack()));
         return out;
     }
 
     private void leaked(PinState s) {
-        String stack = stackOf(s.site);
+        String stack = s.stack();
         long now = System.nanoTime();
         leakedPins.merge(stack, new Tally(1, s.bytes, s.takenNanos), Tally::plus);
         leakedPinCount.incrementAndGet();
@@ -261,7 +263,7 @@ final class LeakDetector {
                 allocations.remove(h, t);
                 continue;
             }
-            live.merge(t.stack(), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
+            live.merge(t.stack(this), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
         }
         long now = System.nanoTime();
         return new LeakReport(level, sites(live, now), sites(leakedPins, now));
@@ -277,14 +279,43 @@ final class LeakDetector {
     }
 
     /**
-     * Close of the allocator, before its range is unmapped: logs the allocations still live (all of them, counted
-     * from the table, and the tracked ones by site) and the tracked pins still open, then closes every scope and
-     * deregisters every open pin (a closed allocator keeps nothing in the cleaner).
+     * Close of the allocator, before its range is unmapped: closes every scope and deregisters every open pin (a
+     * closed allocator keeps nothing in the cleaner), then logs the allocations still live (all of them, counted
+     * from the table, and the tracked ones by site) and the tracked pins that were still open.
      *
      * @return false if a scope could not be closed (an operation holds a segment): the range must stay mapped
      */
     boolean close(HandleTable table) {
         closed = true;
+        // The scopes first, whatever the logging below does: the range is unmapped after this.
+        boolean allClosed = true;
+        int open = 0;
+        for (PinState s : openPins) {
+            if (!s.leaked) {
+                open++;
+            }
+            try {
+                s.close();
+            } catch (IllegalStateException e) {
+                allClosed = false;
+            }
+        }
+        for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
+            try {
+                e.getValue().closeScope(e.getKey());
+            } catch (IllegalStateException ex) {
+                allClosed = false;
+            }
+        }
+        try {
+            logAtClose(table, open);
+        } catch (RuntimeException | Error e) {
+            // A log handler that throws must not make close fail half way; the scopes are closed already.
+        }
+        return allClosed;
+    }
+
+    private void logAtClose(HandleTable table, int openPinCount) {
         long[] live = table.liveAllocations();
         if (live[0] > 0) {
             StringBuilder sb = new StringBuilder(name).append(": closed with ").append(live[0])
@@ -310,30 +341,10 @@ final class LeakDetector {
             }
             Telemetry.LOG.log(System.Logger.Level.WARNING, sb.toString());
         }
-        boolean allClosed = true;
-        int open = 0;
-        for (PinState s : openPins) {
-            if (!s.leaked) {
-                open++;
-            }
-            try {
-                s.close();
-            } catch (IllegalStateException e) {
-                allClosed = false;
-            }
+        if (openPinCount > 0) {
+            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": closed with " + openPinCount + " tracked pin"
+                    + (openPinCount == 1 ? "" : "s") + " still open");
         }
-        if (open > 0) {
-            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": closed with " + open + " tracked pin"
-                    + (open == 1 ? "" : "s") + " still open");
-        }
-        for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
-            try {
-                e.getValue().closeScope(e.getKey());
-            } catch (IllegalStateException ex) {
-                allClosed = false;
-            }
-        }
-        return allClosed;
     }
 
     private Arena newScope() {
@@ -383,6 +394,12 @@ final class LeakDetector {
         return sb.isEmpty() ? "at (unknown)" : sb.toString();
     }
 
+    /** @return the one shared copy of {@code stack} */
+    private String intern(String stack) {
+        String prior = siteTexts.putIfAbsent(stack, stack);
+        return prior != null ? prior : stack;
+    }
+
     private static String indent(String stack) {
         return "\t" + stack.replace("\n", "\n\t");
     }
@@ -396,12 +413,16 @@ final class LeakDetector {
         }
     }
 
-    /** A tracked allocation; {@link #scope} and {@link #freed} are guarded by its monitor. */
+    /**
+     * A tracked allocation; {@link #scope} and {@link #freed} are guarded by its monitor. Its site is a
+     * {@link Throwable} (its backtrace: about 20 bytes per frame of the caller's stack) until a report needs the
+     * text; then the text, shared by every record of the site ({@link #intern}), replaces it.
+     */
     private static final class TrackedAllocation {
         final long bytes;
         final long madeNanos;
-        final Throwable site;
-        private volatile String stack;
+        private Throwable site;
+        private String stack;
         Arena scope;
         boolean freed;
 
@@ -411,13 +432,12 @@ final class LeakDetector {
             this.site = site;
         }
 
-        String stack() {
-            String s = stack;
-            if (s == null) {
-                s = stackOf(site);
-                stack = s;
+        synchronized String stack(LeakDetector d) {
+            if (stack == null) {
+                stack = d.intern(stackOf(site));
+                site = null;
             }
-            return s;
+            return stack;
         }
 
         /** Closes the scope of the allocation's segments, if any; a later segment gets a new one. */
@@ -451,7 +471,9 @@ final class LeakDetector {
     final class PinState implements Runnable {
         final long handle;
         final long bytes;
-        final Throwable site;
+        /** The site until {@link #stack()} turns it into text (as for {@link TrackedAllocation}). */
+        private Throwable site;
+        private String stack;
         final long takenNanos = System.nanoTime();
         /** Set by {@link #trackPin}, before the pin is handed out. */
         Cleaner.Cleanable cleanable;
@@ -463,6 +485,14 @@ final class LeakDetector {
             this.handle = handle;
             this.bytes = bytes;
             this.site = site;
+        }
+
+        synchronized String stack() {
+            if (stack == null) {
+                stack = intern(stackOf(site));
+                site = null;
+            }
+            return stack;
         }
 
         /**

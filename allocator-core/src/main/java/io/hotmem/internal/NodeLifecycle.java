@@ -455,6 +455,7 @@ final class NodeLifecycle {
             } finally {
                 try {
                     // Logs what is still live, then closes every PARANOID segment scope while the memory is there.
+                    scopesClosed = false; // until leaks.close says otherwise: an exception keeps the range mapped
                     scopesClosed = ctx.leaks.close(ctx.table);
                     Node[] nodes = ctx.topology.nodes;
                     for (Node n : nodes) {

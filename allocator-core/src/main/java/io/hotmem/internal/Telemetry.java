@@ -14,6 +14,7 @@ import javax.management.MalformedObjectNameException;
 import javax.management.ObjectName;
 import java.lang.management.ManagementFactory;
 import java.util.Map;
+import java.util.function.LongSupplier;
 import java.util.stream.Collectors;
 
 /**
@@ -84,14 +85,15 @@ final class Telemetry {
     }
 
     /**
-     * Registers the MXBean of {@code allocator} as {@code io.hotmem:type=PageAllocator,name=<name>}.
+     * Registers the MXBean of {@code allocator} as {@code io.hotmem:type=PageAllocator,name=<name>}, its
+     * {@code LeakedPins} attribute read from {@code leakedPins}.
      *
      * @throws IllegalStateException if an MBean of that name is registered already
      */
-    void registerMBean(PageAllocator allocator) {
+    void registerMBean(PageAllocator allocator, LongSupplier leakedPins) {
         ObjectName on = mbeanName(name);
         try {
-            ManagementFactory.getPlatformMBeanServer().registerMBean(new AllocatorMXBeanImpl(allocator), on);
+            ManagementFactory.getPlatformMBeanServer().registerMBean(new AllocatorMXBeanImpl(allocator, leakedPins), on);
         } catch (InstanceAlreadyExistsException e) {
             throw new IllegalStateException("an MBean named " + on + " is registered already: give this allocator "
                     + "another name", e);
