@@ -103,8 +103,9 @@ final class Relocator {
     }
 
     /**
-     * Reads the blocks at heads {@code b.heads[0 .. b.size)} of {@code src} (their slots and runs, under one source
-     * lock) and sets the outcome of every block that cannot move now; the others are candidates (outcome null).
+     * Reads the blocks at heads {@code b.heads[0 .. b.size)} of {@code src} (their slots, runs and entry states,
+     * under one source lock) and sets the outcome of every block that cannot move now; the others are candidates
+     * (outcome null).
      *
      * @return the number of candidates
      */
@@ -121,6 +122,9 @@ final class Relocator {
                     b.outcomes[i] = null; // a candidate
                     b.slots[i] = src.ownerLocked(page);
                     b.runs[i] = src.runPagesLocked(page);
+                    // The entry's state while the page map cannot change: the allocation the run belongs to.
+                    b.states[i] = HandleTable.lvState(table.chunkOfSlot(b.slots[i]),
+                            HandleLayout.baseOfSlot(b.slots[i]));
                 }
             }
         } finally {
@@ -136,10 +140,13 @@ final class Relocator {
             long s = HandleTable.lvState(c, base);
             long flags = HandleTable.lpFlags(c, base);
             if ((s & (FREE | MOVING)) != 0
+                    || ((s ^ b.states[i]) & HandleLayout.VALIDATE_MASK) != 0
                     || HandleTable.lpLocation(c, base) != src.location(b.heads[i])
                     || HandleTable.lvState(c, base) != s) {
                 // Being published, freed (a FREE slot held by a thread cache with its block, too), or moved by
-                // another mover; or the flags just read may belong to another allocation.
+                // another mover; or the flags just read may belong to another allocation; or freed and replaced
+                // since the run was read: the slot and the block taken again (both LIFO) by an allocation of
+                // another run length, which a move with the old run would copy past its target's end.
                 b.outcomes[i] = Outcome.BUSY;
             } else if ((flags & AllocFlags.HOTREMOVABLE) == 0) {
                 b.outcomes[i] = Outcome.UNMOVABLE;
