@@ -50,7 +50,7 @@ public record LeakReport(LeakDetection level, List<Site> liveAllocations, List<S
     public String render() {
         StringBuilder sb = new StringBuilder("leak detection ").append(level);
         if (level == LeakDetection.SAMPLED) {
-            sb.append(" (1 in ").append(LeakDetection.SAMPLING_INTERVAL).append(" allocations and pins tracked)");
+            sb.append(" (1 in ").append(LeakDetection.SAMPLING_INTERVAL).append(" allocations tracked, with their pins)");
         }
         sb.append(": ").append(liveAllocations.size()).append(liveAllocations.size() == 1 ? " site" : " sites")
                 .append(" of live allocations, ").append(leakedPins.size())

@@ -122,7 +122,7 @@ final class Allocation {
             h = allocateSlow(zl, preferred, bytes, order, tracked, preferredNode, orThrow);
         }
         if (h != PageAllocator.NULL_HANDLE) {
-            leaks.track(h, bytes, site);
+            leaks.track(h, bytes, site, table);
         }
         return h;
     }

@@ -25,10 +25,11 @@ import java.util.concurrent.atomic.AtomicLong;
  * <p><b>Tracking an allocation.</b> The decision ({@link #sample}) and the site (a {@link Throwable}: capturing it
  * costs about 1.5 us; its frames become text only when a report needs them) come before the allocation; the
  * entry's flags word carries {@link HandleLayout#FLAG_TRACKED} from the allocation's publication, so a free, which
- * reads that word anyway, knows without a lookup whether to {@link #untrack}. The record is put after the handle is
- * published ({@link #track}); a free that races the allocation (only a guessed handle can: the caller has not seen
- * it yet) may come first and leave the record of a dead handle, so every report checks that each record's handle
- * is still live, and drops the dead ones.
+ * reads that word anyway, knows without a lookup whether to {@link #untrack}. Only the free removes a record (a
+ * report that removed the record of a handle being freed would leave the free nothing to close, and a racing
+ * {@code segment(h)} a scope nobody closes). The record is put after the handle is published ({@link #track}); a
+ * free that races the allocation (only a guessed handle can: the caller has not seen it yet) may come first, so
+ * {@code track} checks the handle is still live after the put; a report skips records of handles not live.
  *
  * <p><b>Tracking a pin.</b> A {@link PinState}, registered with the cleaner against a {@link PinToken} that only
  * the {@link PinImpl} holds; the state holds no reference to either, so the pin can become unreachable. {@link PinState#close} (the pin's close) marks it
@@ -54,6 +55,8 @@ import java.util.concurrent.atomic.AtomicLong;
  */
 final class LeakDetector {
     private static final int MASK = LeakDetection.SAMPLING_INTERVAL - 1;
+    /** Tracked allocations whose sites close logs, at most. */
+    private static final int CLOSE_RECORDS = 10_000;
     /** Frames of the caller kept per site. */
     private static final int SITE_FRAMES = 8;
     private static final int DISABLED = 0;
@@ -118,9 +121,16 @@ final class LeakDetector {
 
     // ------------------------------------------------------------------------------------------------ allocations
 
-    /** Records a tracked allocation, after its publication (see the class comment for the race with free). */
-    void track(long handle, long bytes, Throwable site) {
-        allocations.put(handle, new TrackedAllocation(bytes, System.nanoTime(), site));
+    /**
+     * Records a tracked allocation, after its publication. A free that raced it (see the class comment) may have
+     * come first and found no record to remove: the record goes again if the handle is no longer live.
+     */
+    void track(long handle, long bytes, Throwable site, HandleTable table) {
+        TrackedAllocation t = new TrackedAllocation(bytes, System.nanoTime(), site);
+        allocations.put(handle, t);
+        if (!table.isLive(handle)) {
+            allocations.remove(handle, t);
+        }
     }
 
     /**
@@ -233,6 +243,9 @@ final class LeakDetector {
     }
 
     private void leaked(PinState s) {
+        if (closed) {
+            return; // a pin taken while the allocator closed: close deregistered what it saw; nothing is left
+        }
         String stack = s.stack();
         long now = System.nanoTime();
         leakedPins.merge(stack, new Tally(1, s.bytes, s.takenNanos), Tally::plus);
@@ -251,17 +264,25 @@ final class LeakDetector {
     // ------------------------------------------------------------------------------------------------ report
 
     /**
-     * @param table the allocator's table: records of handles no longer live are dropped (see the class comment)
+     * @param table the allocator's table: records of handles no longer live (being freed) are left out
      * @return the tracked live allocations and the leaked pins, by site, largest bytes first
      */
     LeakReport report(HandleTable table) {
+        return report(table, Integer.MAX_VALUE);
+    }
+
+    /** {@link #report(HandleTable)} of at most {@code maxRecords} tracked allocations (a bounded close). */
+    private LeakReport report(HandleTable table, int maxRecords) {
         Map<String, Tally> live = new HashMap<>();
+        int seen = 0;
         for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
+            if (seen++ == maxRecords) {
+                break;
+            }
             long h = e.getKey();
             TrackedAllocation t = e.getValue();
             if (!table.isLive(h)) {
-                allocations.remove(h, t);
-                continue;
+                continue; // being freed: its free removes the record (a report must not, see untrack)
             }
             live.merge(t.stack(this), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
         }
@@ -322,12 +343,14 @@ final class LeakDetector {
                     .append(live[0] == 1 ? " allocation" : " allocations").append(" (").append(live[1])
                     .append(" bytes) not freed");
             if (mode != DISABLED) {
-                List<LeakReport.Site> sites = report(table).liveAllocations();
+                // Bounded: close holds the control lock, and a site costs a stack's text (about 30 us).
+                List<LeakReport.Site> sites = report(table, CLOSE_RECORDS).liveAllocations();
                 if (sites.isEmpty()) {
                     sb.append("; none was tracked");
                 } else {
                     sb.append("; tracked ").append(mode == SAMPLED ? "(1 in " + LeakDetection.SAMPLING_INTERVAL
-                            + ") " : "").append("by site:");
+                            + ") " : "").append(allocations.size() > CLOSE_RECORDS ? "(the first " + CLOSE_RECORDS
+                            + " of " + allocations.size() + ") " : "").append("by site:");
                     for (int i = 0; i < Math.min(5, sites.size()); i++) {
                         LeakReport.Site s = sites.get(i);
                         sb.append("\n  ").append(s.count()).append(" (").append(s.bytes()).append(" bytes) at\n")

@@ -410,8 +410,10 @@ final class Relocator {
                 stragglers, failures, Duration.ofNanos(System.nanoTime() - startNanos));
     }
 
-    /** @return the blocks {@code progress} found pinned that are still pinned, with how long they have been seen so */
-    /** @return the blocks {@code progress} saw pinned that are pinned still, with the site of a tracked pin */
+    /**
+     * @return the blocks {@code progress} found pinned that are still pinned, with how long they have been seen so
+     *         and the site of a tracked pin of each
+     */
     static List<RelocationReport.Straggler> stragglers(AllocatorContext ctx, Progress progress) {
         List<RelocationReport.Straggler> out = new ArrayList<>();
         if (progress.pinnedSince.isEmpty()) {
