@@ -260,17 +260,18 @@ final class Allocation {
 
     /**
      * Frees {@code handle}. A tracked allocation is untracked after the free made the slot ours and before its
-     * block is given back; at PARANOID the scope of its segments is closed once before the free, when the free
-     * would succeed (a scope held by an operation fails the free, changing nothing), and once after (a segment
-     * taken in between; see {@link LeakDetector}).
+     * block is given back; at PARANOID the scope of its segments is closed once before the free, from a state the
+     * free accepts (a scope held by an operation fails the free, changing nothing), and once after (a segment taken
+     * in between; see {@link LeakDetector}).
      */
     void free(long handle) {
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        if (leaks.paranoid && HandleLayout.isFreeable(HandleTable.lvState(c, base), handle)) {
-            // Only when the free would succeed now (live, no pin, not moving): a free refused for a pin leaves
-            // the live allocation's segments alone. A pin that comes between here and the free's CAS (the program
-            // frees what another thread pins) may still find them closed.
+        if (leaks.paranoid) {
+            // Only from a state the free accepts (a pinned one is refused here, changing nothing; a move is waited
+            // for), so that no free succeeds without this close. A pin that comes between here and the free's CAS
+            // (the program frees what another thread uses) may still find the segments closed.
+            HandleProtocol.awaitFreeable(c, base, handle);
             leaks.beforeFree(handle);
         }
         HandleProtocol.free(c, base, handle);

@@ -182,6 +182,31 @@ final class HandleProtocol {
         }
     }
 
+    /**
+     * Waits until the entry is in a state a free accepts (live, not MOVING, pins 0) and returns it, without
+     * changing it: for a step that must come before a free that succeeds (PARANOID leak detection closes the
+     * allocation's segment scopes). A pin or a move may come between this and the free's own CAS.
+     *
+     * @throws StaleHandleException if the handle is not live
+     * @throws IllegalStateException if it is pinned (what the free would throw)
+     */
+    static long awaitFreeable(long[] c, int base, long handle) {
+        for (int spins = 0; ; spins++) {
+            long s = HandleTable.lvState(c, base);
+            if (!HandleLayout.isLive(s, handle)) {
+                throw stale(handle, s);
+            }
+            if ((s & MOVING) != 0) {
+                backoff(spins);
+                continue;
+            }
+            if ((s & PINS_MASK) != 0) {
+                throw pinned(handle, s);
+            }
+            return s;
+        }
+    }
+
     /** The CAS loop of a free that found the entry pinned, moving, stale, or changing: returns once it is FREE. */
     private static void freeContended(long[] c, int base, long handle) {
         for (int spins = 0; ; spins++) {
@@ -194,8 +219,7 @@ final class HandleProtocol {
                 continue;
             }
             if ((s & PINS_MASK) != 0) {
-                throw new IllegalStateException("cannot free handle 0x" + Long.toHexString(handle)
-                        + ": it is pinned (pins " + HandleLayout.pinsOf(s) + ")");
+                throw pinned(handle, s);
             }
             if (HandleTable.casState(c, base, s, HandleLayout.freedState(s))) {
                 return;
@@ -247,6 +271,11 @@ final class HandleProtocol {
     }
 
     // ------------------------------------------------------------------------------------------------ helpers
+
+    private static IllegalStateException pinned(long handle, long state) {
+        return new IllegalStateException("cannot free handle 0x" + Long.toHexString(handle) + ": it is pinned (pins "
+                + HandleLayout.pinsOf(state) + ")");
+    }
 
     static StaleHandleException stale(long handle, long state) {
         return new StaleHandleException("stale handle 0x" + Long.toHexString(handle) + ": generation "

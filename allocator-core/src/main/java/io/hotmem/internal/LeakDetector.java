@@ -44,7 +44,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * arena before the allocator's range is unmapped; an arena created after it starts is refused. Limit: an arena
  * held by an operation (blocking I/O on a segment) cannot close; the pin's close or the free then throws and
  * changes nothing, except for a {@code segment(h)} call that races the free of the same handle and starts such an
- * operation between the free's two closes (see {@link Allocation#free}).
+ * operation between the free's two closes (see {@link Allocation#free}): that free goes through, the scope is
+ * kept among {@link #stuckScopes}, and close keeps the range mapped while it stays held.
  *
  * <p><b>Which are tracked.</b> An allocation in {@link LeakDetection#SAMPLING_INTERVAL} at SAMPLED (every one at
  * PARANOID): through a thread cache when its owner's countdown ({@link ThreadCache#leakCountdown}, reset to a random
@@ -69,6 +70,11 @@ final class LeakDetector {
     private final String name;
     /** Tracked live allocations by handle. */
     private final ConcurrentHashMap<Long, TrackedAllocation> allocations = new ConcurrentHashMap<>();
+    /**
+     * Freed allocations whose scope an operation held when the free tried to close it (a {@code segment(h)} taken
+     * and put into blocking I/O while the free ran): {@link #close} tries them again.
+     */
+    private final ConcurrentHashMap<Long, TrackedAllocation> stuckScopes = new ConcurrentHashMap<>();
     /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
     private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
     /** Leaked pins by site. */
@@ -159,6 +165,7 @@ final class LeakDetector {
             try {
                 t.closeScope(handle);
             } catch (IllegalStateException e) {
+                stuckScopes.put(handle, t); // close tries again, and keeps the range mapped if it still cannot
                 Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
                         + " was freed while an operation (blocking I/O) started on its segment", e);
             }
@@ -321,11 +328,13 @@ final class LeakDetector {
                 allClosed = false;
             }
         }
-        for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
-            try {
-                e.getValue().closeScope(e.getKey());
-            } catch (IllegalStateException ex) {
-                allClosed = false;
+        for (Map<Long, TrackedAllocation> m : List.of(allocations, stuckScopes)) {
+            for (Map.Entry<Long, TrackedAllocation> e : m.entrySet()) {
+                try {
+                    e.getValue().closeScope(e.getKey());
+                } catch (IllegalStateException ex) {
+                    allClosed = false;
+                }
             }
         }
         try {

@@ -3,6 +3,7 @@ package io.hotmem.internal;
 import io.hotmem.Pin;
 
 import java.lang.foreign.MemorySegment;
+import java.lang.ref.Reference;
 import java.util.Objects;
 
 import static java.lang.foreign.ValueLayout.JAVA_BYTE;
@@ -137,6 +138,9 @@ final class PinImpl implements Pin {
         if (!closed) {
             if (tracked != null) {
                 tracked.state.close(); // first: a PARANOID segment dies before the block may move
+                // The token must outlive the state's close: if it were collected first, the cleaner could find the
+                // state open and report a pin being closed (this pin may be scalar-replaced, its fields dead early).
+                Reference.reachabilityFence(tracked);
             }
             closed = true;
             HandleProtocol.unpin(chunk, base);
