@@ -96,14 +96,27 @@ final class Allocation {
                 }
                 return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
             }
-            tc.leakCountdown = leaks.countdown();
-            if (leaks.on()) {
-                return allocateTracked(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
-            }
+            return countdownRanOut(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
         } else if (leaks.sample()) {
             return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
         }
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
+    }
+
+    /**
+     * The thread cache's leak countdown ran out (one allocation in {@link io.hotmem.LeakDetection#SAMPLING_INTERVAL}
+     * at SAMPLED, every one at PARANOID, once in 2^31 at DISABLED): all of it out of line, so that the fast path's
+     * compiled code is the same whatever the level.
+     */
+    private long countdownRanOut(Zonelists zl, int preferred, ThreadCache tc, int c, long bytes, int order,
+                                 int flags, int preferredNode, boolean orThrow) {
+        tc.leakCountdown = leaks.countdown();
+        if (leaks.on()) {
+            return allocateTracked(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
+        }
+        long h = tc.allocate(zl, preferred, flags, c, bytes);
+        return h != PageAllocator.NULL_HANDLE ? h : allocateSlow(zl, preferred, bytes, order, flags, preferredNode,
+                orThrow);
     }
 
     /**
