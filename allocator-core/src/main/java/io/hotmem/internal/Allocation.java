@@ -87,17 +87,35 @@ final class Allocation {
             throw unknownNode(preferred, zl.nodeCount);
         }
         int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
-        ThreadCache tc = null;
-        if (c >= 0 && preferred >= 0 && (tc = registry.cache()) != null) {
-            if (--tc.leakCountdown != 0) {
-                long h = tc.allocate(zl, preferred, flags, c, bytes);
-                if (h != PageAllocator.NULL_HANDLE) {
-                    return h;
-                }
-                return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
+        ThreadCache tc;
+        if (c >= 0 && preferred >= 0 && (tc = registry.cache()) != null && --tc.leakCountdown != 0) {
+            long h = tc.allocate(zl, preferred, flags, c, bytes);
+            if (h != PageAllocator.NULL_HANDLE) {
+                return h;
             }
+        }
+        return allocateOther(bytes, flags, preferredNode, orThrow);
+    }
+
+    /**
+     * Every allocation the fast path did not serve, out of line (one call, whatever the reason, with few live
+     * values, so that the fast path's compiled code stays small at every leak detection level): the thread cache
+     * missed, or the calling thread has none or the size no class, or the cache's leak countdown ran out. The
+     * arguments were checked.
+     */
+    private long allocateOther(long bytes, int flags, int preferredNode, boolean orThrow) {
+        int order = blockOrder(bytes);
+        Zonelists zl = ctx.topology.zonelists;
+        int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
+        if (preferred >= zl.nodeCount) {
+            throw unknownNode(preferred, zl.nodeCount); // the zonelists changed meanwhile (nodes are never removed)
+        }
+        int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
+        ThreadCache tc = c >= 0 && preferred >= 0 ? registry.cache() : null;
+        if (tc != null && tc.leakCountdown == 0) {
             return countdownRanOut(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
-        } else if (leaks.sample()) {
+        }
+        if (tc == null && leaks.sample()) {
             return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
         }
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
