@@ -209,18 +209,8 @@ final class HandleProtocol {
 
     /** The CAS loop of a free that found the entry pinned, moving, stale, or changing: returns once it is FREE. */
     private static void freeContended(long[] c, int base, long handle) {
-        for (int spins = 0; ; spins++) {
-            long s = HandleTable.lvState(c, base);
-            if (!HandleLayout.isLive(s, handle)) {
-                throw stale(handle, s);
-            }
-            if ((s & MOVING) != 0) {
-                backoff(spins);
-                continue;
-            }
-            if ((s & PINS_MASK) != 0) {
-                throw pinned(handle, s);
-            }
+        while (true) {
+            long s = awaitFreeable(c, base, handle); // throws for a stale or pinned entry, waits out a move
             if (HandleTable.casState(c, base, s, HandleLayout.freedState(s))) {
                 return;
             }
