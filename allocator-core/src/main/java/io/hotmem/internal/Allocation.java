@@ -290,28 +290,47 @@ final class Allocation {
     }
 
     /**
-     * Frees {@code handle}. A tracked allocation is untracked after the free made the slot ours and before its
-     * block is given back; at PARANOID the scope of its segments is closed once before the free, from a state the
-     * free accepts (a scope held by an operation fails the free, changing nothing), and once after (a segment taken
-     * in between; see {@link LeakDetector}).
+     * Frees {@code handle}: {@link HandleProtocol#free} makes the slot the caller's, then the block and the slot are
+     * given back. At DISABLED and SAMPLED that is all (a tracked allocation's record stays until the leak detector
+     * sweeps it: see {@link LeakDetector}); PARANOID frees out of line ({@link #freeParanoid}).
      */
     void free(long handle) {
+        if (leaks.paranoid) {
+            freeParanoid(handle);
+            return;
+        }
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        if (leaks.paranoid) {
-            // Only from a state the free accepts (a pinned one is refused here, changing nothing; a move is waited
-            // for), so that no free succeeds without this close. A pin that comes between here and the free's CAS
-            // (the program frees what another thread uses) may still find the segments closed.
-            HandleProtocol.awaitFreeable(c, base, handle);
-            leaks.beforeFree(handle);
-        }
         HandleProtocol.free(c, base, handle);
-        // The slot is ours now: no mover can freeze a FREE entry, so the location and size are stable.
-        long loc = HandleTable.lpLocation(c, base);
-        long flags = HandleTable.lpFlags(c, base);
-        if ((flags & HandleLayout.FLAG_TRACKED) != 0) {
+        giveBack(c, base, handle);
+    }
+
+    /**
+     * PARANOID free: the scope of the allocation's segments is closed once before the free, from a state the free
+     * accepts (a scope held by an operation fails the free, changing nothing), and the record removed and the scope
+     * closed again after it (a segment taken in between), before the block is given back (see {@link
+     * LeakDetector}).
+     */
+    private void freeParanoid(long handle) {
+        long[] c = table.chunk(handle);
+        int base = HandleLayout.base(handle);
+        // Only from a state the free accepts (a pinned one is refused here, changing nothing; a move is waited
+        // for), so that no free succeeds without this close. A pin that comes between here and the free's CAS
+        // (the program frees what another thread uses) may still find the segments closed.
+        HandleProtocol.awaitFreeable(c, base, handle);
+        leaks.beforeFree(handle);
+        HandleProtocol.free(c, base, handle);
+        if ((HandleTable.lpFlags(c, base) & HandleLayout.FLAG_TRACKED) != 0) {
             leaks.untrack(handle);
         }
+        giveBack(c, base, handle);
+    }
+
+    /** After the free made the slot ours: the block and the slot go to the thread's cache, or to the zone and table. */
+    private void giveBack(long[] c, int base, long handle) {
+        // No mover can freeze a FREE entry, so the location and size are stable.
+        long loc = HandleTable.lpLocation(c, base);
+        long flags = HandleTable.lpFlags(c, base);
         Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
         long size = HandleTable.lpSize(c, base);

@@ -91,6 +91,19 @@ final class HandleTable {
     }
 
     /**
+     * @return whether {@code handle}, one of this table's, names a live allocation now that leak detection tracks
+     *         ({@link HandleLayout#FLAG_TRACKED}): after its generation wrapped, a handle can name a live allocation
+     *         again, a later one, which is tracked only if the flag says so
+     */
+    boolean isLiveTracked(long handle) {
+        long[] c = chunk(handle);
+        int base = HandleLayout.base(handle);
+        // The volatile load of the state orders the flags load after it: the flags are those of the allocation
+        // the state names, or of a later one (then the state is stale, as any answer of a racy query may be).
+        return HandleLayout.isLive(lvState(c, base), handle) && (lpFlags(c, base) & HandleLayout.FLAG_TRACKED) != 0;
+    }
+
+    /**
      * Walks every slot ever used (volatile reads, no lock: exact only while no allocation or free runs).
      *
      * @return {count, bytes} of the live allocations

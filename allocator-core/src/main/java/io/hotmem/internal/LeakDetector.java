@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 
 /**
@@ -24,12 +25,21 @@ import java.util.concurrent.atomic.AtomicLong;
  *
  * <p><b>Tracking an allocation.</b> The decision ({@link #sample}) and the site (a {@link Throwable}: capturing it
  * costs about 1.5 us; its frames become text only when a report needs them) come before the allocation; the
- * entry's flags word carries {@link HandleLayout#FLAG_TRACKED} from the allocation's publication, so a free, which
- * reads that word anyway, knows without a lookup whether to {@link #untrack}. Only the free removes a record (a
- * report that removed the record of a handle being freed would leave the free nothing to close, and a racing
- * {@code segment(h)} a scope nobody closes). The record is put after the handle is published ({@link #track}); a
- * free that races the allocation (only a guessed handle can: the caller has not seen it yet) may come first, so
- * {@code track} checks the handle is still live after the put; a report skips records of handles not live.
+ * entry's flags word carries {@link HandleLayout#FLAG_TRACKED} from the allocation's publication. The record is put
+ * after the handle is published ({@link #track}); a free that races the allocation (only a guessed handle can: the
+ * caller has not seen it yet) may come first, so {@code track} checks the handle is still live after the put. A
+ * record counts while its handle is live and its entry carries the flag ({@link HandleTable#isLiveTracked}: after
+ * the slot's generation wrapped, the same handle can name a later, untracked allocation; a later tracked one has
+ * put its own record over the old one).
+ *
+ * <p><b>Removing a record.</b> At PARANOID only the free does ({@link #untrack}, on the free's out-of-line path
+ * {@code Allocation#freeParanoid}): a report that removed the record of a handle being freed would leave the free
+ * nothing to close, and a racing {@code segment(h)} a scope nobody closes. At SAMPLED, where there are no scopes,
+ * a free leaves its record, so that the free's fast path is the same at SAMPLED as at DISABLED (a branch on the
+ * flag there, taken once in 4,096 frees, cost allocate + free about 5%: C2 compiles the call it leads to, where
+ * at DISABLED it is an uncommon trap). {@link #track} then sweeps the records that no longer count when the map
+ * has doubled since the last sweep (amortised: a constant per tracked allocation), so it holds at most about
+ * twice the tracked live allocations plus {@value #SWEEP_MIN}; a report and close remove those they meet.
  *
  * <p><b>Tracking a pin.</b> A {@link PinState}, registered with the cleaner against a {@link PinToken} that only
  * the {@link PinImpl} holds; the state holds no reference to either, so the pin can become unreachable. {@link PinState#close} (the pin's close) marks it
@@ -84,6 +94,12 @@ final class LeakDetector {
     private final ConcurrentHashMap<String, String> siteTexts = new ConcurrentHashMap<>();
     /** Set by {@link #close}: no scope is created after it. */
     private volatile boolean closed;
+    /** Records below which {@link #track} does not sweep (SAMPLED). */
+    private static final int SWEEP_MIN = 1024;
+    /** The record count at which {@link #track} sweeps next (SAMPLED): twice the count after the last sweep. */
+    private volatile int sweepAt = SWEEP_MIN;
+    /** Held by the thread sweeping: a second one would find nothing left to do. */
+    private final AtomicBoolean sweeping = new AtomicBoolean();
 
     LeakDetector(String name, LeakDetection level) {
         this.name = name;
@@ -137,6 +153,35 @@ final class LeakDetector {
         if (!table.isLive(handle)) {
             allocations.remove(handle, t);
         }
+        if (mode == SAMPLED && allocations.size() >= sweepAt) {
+            sweep(table);
+        }
+    }
+
+    /**
+     * SAMPLED: removes the records that no longer count (their allocation was freed: see the class comment), and
+     * sets the next sweep at twice the records left. One thread at a time; a record put meanwhile is kept if it
+     * counts, and a record is removed only if it is still the one looked at.
+     */
+    void sweep(HandleTable table) {
+        if (mode != SAMPLED || !sweeping.compareAndSet(false, true)) {
+            return;
+        }
+        try {
+            allocations.forEach((h, t) -> {
+                if (!table.isLiveTracked(h)) {
+                    allocations.remove(h, t);
+                }
+            });
+            sweepAt = (int) Math.min(Integer.MAX_VALUE, Math.max(SWEEP_MIN, 2L * allocations.size()));
+        } finally {
+            sweeping.set(false);
+        }
+    }
+
+    /** @return the records held (tracked live allocations, and at SAMPLED freed ones not swept yet) */
+    int records() {
+        return allocations.size();
     }
 
     /**
@@ -153,8 +198,8 @@ final class LeakDetector {
     }
 
     /**
-     * After the free of a tracked {@code handle} made the slot the caller's, before its block is given back: the
-     * record goes, and a scope created since {@link #beforeFree} is closed.
+     * PARANOID: after the free of a tracked {@code handle} made the slot the caller's, before its block is given
+     * back: the record goes, and a scope created since {@link #beforeFree} is closed.
      */
     void untrack(long handle) {
         TrackedAllocation t = allocations.remove(handle);
@@ -288,8 +333,11 @@ final class LeakDetector {
             }
             long h = e.getKey();
             TrackedAllocation t = e.getValue();
-            if (!table.isLive(h)) {
-                continue; // being freed: its free removes the record (a report must not, see untrack)
+            if (!table.isLiveTracked(h)) {
+                if (mode == SAMPLED) {
+                    allocations.remove(h, t); // freed: no free removes it at SAMPLED
+                }
+                continue; // at PARANOID, being freed: its free removes the record (a report must not, see untrack)
             }
             live.merge(t.stack(this), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
         }
@@ -337,6 +385,7 @@ final class LeakDetector {
                 }
             }
         }
+        sweep(table); // SAMPLED: the count close logs is of records that count
         try {
             logAtClose(table, open);
         } catch (RuntimeException | Error e) {
