@@ -640,6 +640,7 @@ public interface PageAllocator extends AutoCloseable {
         private boolean jmx;
         private int threadCacheMaxOrder = DEFAULT_CACHE_ORDER;
         private Duration purgeAfter = Duration.ofSeconds(10);
+        private double residentFreeLimit = Double.POSITIVE_INFINITY;
         private boolean backgroundThread = true;
         private boolean elastic;
         private boolean compaction = true;
@@ -780,6 +781,29 @@ public interface PageAllocator extends AutoCloseable {
         }
 
         /**
+         * Caps the free memory each zone keeps resident, as a fraction of the zone's memory in use (at least 4 MiB
+         * per zone): a free that leaves more returns the block it freed to the operating system at once
+         * ({@code madvise(MADV_DONTNEED)} with MMAP backing; ARENA memory cannot be returned), rather than after
+         * {@link #purgeAfter}. For workloads that free faster than the purge delay and must keep their resident
+         * size near their data: measured on a 512 MiB churn of 4-256 KiB buffers (the README's fragmentation
+         * benchmark), 0.05 keeps the peak within 1.09 of the live bytes (1.44 without), at twice the churn time;
+         * a small live set that churns large blocks pays a page fault and a system call on most allocations
+         * (mixed 256 B-256 KiB replacement about 2.5 times slower). Blocks held by thread caches are not free to
+         * their zone and not counted. Default: no cap.
+         *
+         * @param fractionOfActive zero or more, or {@link Double#POSITIVE_INFINITY} for no cap
+         * @return this
+         */
+        public Builder residentFreeLimit(double fractionOfActive) {
+            if (!(fractionOfActive >= 0)) { // NaN too
+                throw new IllegalArgumentException("residentFreeLimit " + fractionOfActive
+                        + " must be zero or more (Double.POSITIVE_INFINITY for no cap)");
+            }
+            this.residentFreeLimit = fractionOfActive;
+            return this;
+        }
+
+        /**
          * Runs (or not) the background agent: one daemon thread named {@code hotmem-agent-<name>} that gives back
          * caches of ended and idle threads and returns long-free memory to the OS (see {@link #purgeAfter}). It
          * skips unplugged nodes and stops on {@link PageAllocator#close()}. Default on; without it, memory returns
@@ -898,7 +922,7 @@ public interface PageAllocator extends AutoCloseable {
             }
             return new DefaultPageAllocator(name, pageSize, maxOrder, backing, addressSpace, List.copyOf(nodes), jmx,
                     Math.min(cacheOrder, maxOrder), purgeAfter, backgroundThread, elastic, followCgroup, cgroupDir,
-                    cgroupReserve, compaction, leaks);
+                    cgroupReserve, compaction, leaks, residentFreeLimit);
         }
     }
 }

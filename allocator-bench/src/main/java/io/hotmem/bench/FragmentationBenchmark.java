@@ -104,7 +104,7 @@ public final class FragmentationBenchmark {
     static final String RESULT_PREFIX = "FRAG-RESULT ";
 
     static final String USAGE = """
-            usage: FragmentationBenchmark [--all | --only hotmem,netty-pooled,netty-adaptive] [--quick]
+            usage: FragmentationBenchmark [--all | --only hotmem,hotmem-capped,netty-pooled,netty-adaptive] [--quick]
                 [--live-mib 512] [--churn 200000] [--min-kib 4] [--max-kib 256] [--survivor-every 20]
                 [--settle-seconds 3] [--seed 42] [--out results.json] [--chart chart.png] [--heap-mib 256]
                 [--jvm-args "extra child JVM flags"]
@@ -118,6 +118,7 @@ public final class FragmentationBenchmark {
     /** The allocators under test. */
     enum Kind {
         HOTMEM("hotmem", "hotmem (purgeAfter 1 s)"),
+        HOTMEM_CAPPED("hotmem-capped", "hotmem (purgeAfter 1 s, residentFreeLimit 0.05)"),
         NETTY_POOLED("netty-pooled", "Netty PooledByteBufAllocator"),
         NETTY_ADAPTIVE("netty-adaptive", "Netty AdaptiveByteBufAllocator");
 
@@ -135,8 +136,8 @@ public final class FragmentationBenchmark {
                     return k;
                 }
             }
-            throw new IllegalArgumentException("unknown allocator '" + id + "' (hotmem, netty-pooled, "
-                    + "netty-adaptive)");
+            throw new IllegalArgumentException("unknown allocator '" + id + "' (hotmem, hotmem-capped, "
+                    + "netty-pooled, netty-adaptive)");
         }
     }
 
@@ -474,7 +475,7 @@ public final class FragmentationBenchmark {
         renderer.setDefaultItemLabelsVisible(true);
         renderer.setDefaultPositiveItemLabelPosition(new ItemLabelPosition(ItemLabelAnchor.OUTSIDE12,
                 TextAnchor.BOTTOM_CENTER));
-        Color[] colors = {new Color(0xC0392B), new Color(0x5DADE2), new Color(0x2980B9)};
+        Color[] colors = {new Color(0xC0392B), new Color(0xE67E22), new Color(0x5DADE2), new Color(0x2980B9)};
         for (int i = 0; i < colors.length; i++) {
             renderer.setSeriesPaint(i, colors[i]);
         }
@@ -861,7 +862,8 @@ public final class FragmentationBenchmark {
 
         static Subject create(Kind kind, int capacity, Options o, String name) {
             return switch (kind) {
-                case HOTMEM -> new Hotmem(capacity, o, name);
+                case HOTMEM -> new Hotmem(capacity, o, name, Double.POSITIVE_INFINITY);
+                case HOTMEM_CAPPED -> new Hotmem(capacity, o, name, 0.05);
                 case NETTY_POOLED -> new Netty(capacity, () -> new PooledByteBufAllocator(true),
                         "new PooledByteBufAllocator(true), directBuffer(size, size)");
                 case NETTY_ADAPTIVE -> new Netty(capacity, () -> new AdaptiveByteBufAllocator(true, true),
@@ -897,11 +899,14 @@ public final class FragmentationBenchmark {
         private final int nodes;
         private final int maxOrder;
         private final String name;
+        /** {@link PageAllocator.Builder#residentFreeLimit}, +infinity for the default (no cap). */
+        private final double residentFreeLimit;
         private PageAllocator a;
 
-        Hotmem(int capacity, Options o, String name) {
+        Hotmem(int capacity, Options o, String name, double residentFreeLimit) {
             super(capacity);
             this.name = name;
+            this.residentFreeLimit = residentFreeLimit;
             this.handles = new long[capacity];
             // Hot-removable nodes of 256 MiB, at least 4 and at least twice the live bytes, so that the nodes'
             // size is never what limits the test; with MMAP backing, memory never touched costs no RSS.
@@ -916,6 +921,7 @@ public final class FragmentationBenchmark {
             PageAllocator.Builder b = PageAllocator.builder().name(name)
                     .pageSize(4096).maxOrder(maxOrder)
                     .purgeAfter(Duration.ofMillis(Long.getLong("hotmem.frag.purgeMillis", 1000)))
+                    .residentFreeLimit(residentFreeLimit)
                     .node(NodeSpec.fixed(64L << 20));
             for (int i = 0; i < nodes; i++) {
                 b.node(NodeSpec.hotRemovable(nodeBytes));
@@ -962,7 +968,9 @@ public final class FragmentationBenchmark {
         @Override
         String describe() {
             return "PageAllocator pageSize 4096, maxOrder " + maxOrder + ", nodes fixed(64 MiB) + " + nodes
-                    + " x hotRemovable(256 MiB), purgeAfter 1 s, default backing and background agent; "
+                    + " x hotRemovable(256 MiB), purgeAfter 1 s"
+                    + (residentFreeLimit == Double.POSITIVE_INFINITY ? "" : ", residentFreeLimit " + residentFreeLimit)
+                    + ", default backing and background agent; "
                     + "allocate(size, HOTREMOVABLE), pin(h).segment().fill(b)";
         }
     }

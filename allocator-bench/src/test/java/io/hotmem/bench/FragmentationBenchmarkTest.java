@@ -55,7 +55,7 @@ class FragmentationBenchmarkTest {
             assertTrue(r.get("keptBytes").getAsLong() > 0, name + ": " + out);
             assertTrue(out.contains("| " + r.get("label").getAsString() + " | "), out);
         }
-        assertEquals(Set.of("hotmem", "netty-pooled", "netty-adaptive"), seen, out);
+        assertEquals(Set.of("hotmem", "hotmem-capped", "netty-pooled", "netty-adaptive"), seen, out);
         assertTrue(Files.size(png) > 1000, "chart written");
     }
 

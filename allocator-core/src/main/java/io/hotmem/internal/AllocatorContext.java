@@ -23,6 +23,8 @@ final class AllocatorContext {
     final int pageShift;
     final int maxOrder;
     final long maxBlockBytes;
+    /** {@link io.hotmem.PageAllocator.Builder#residentFreeLimit}: +infinity for none. */
+    final double residentFreeLimit;
     final MemoryBacking backingKind;
     final Ticker ticker = new Ticker();
     final HandleTable table;
@@ -61,8 +63,9 @@ final class AllocatorContext {
      * @throws IllegalStateException if too many allocators are open, or the range cannot be reserved
      */
     AllocatorContext(String name, int pageSize, int maxOrder, MemoryBacking backingKind, long addressSpace,
-                     LeakDetection leakDetection) {
+                     LeakDetection leakDetection, double residentFreeLimit) {
         this.name = name;
+        this.residentFreeLimit = residentFreeLimit;
         this.leaks = new LeakDetector(name, leakDetection);
         this.pageSize = pageSize;
         this.pageShift = Integer.numberOfTrailingZeros(pageSize);

@@ -74,6 +74,8 @@ public final class DefaultPageAllocator implements PageAllocator {
      * @param cgroupReserve bytes of the cgroup's limit kept for the rest of the process
      * @param compaction    whether allocations and the agent compact zones by themselves
      * @param leakDetection the leak detection level
+     * @param residentFreeLimit the resident free memory each zone keeps at most, as a fraction of its active memory
+     *                      (validated by the builder; +infinity for no limit)
      * @throws IllegalStateException if {@value HandleTags#MAX_LIVE} allocators are open already, a node's memory
      *                               cannot be had, or the MBean name is taken
      */
@@ -81,10 +83,10 @@ public final class DefaultPageAllocator implements PageAllocator {
                                 long addressSpace, List<NodeSpec> specs, boolean jmx, int cacheMaxOrder,
                                 Duration purgeAfter, boolean agent, boolean elastic, boolean followCgroup,
                                 java.nio.file.Path cgroupDir, long cgroupReserve, boolean compaction,
-                                LeakDetection leakDetection) {
+                                LeakDetection leakDetection, double residentFreeLimit) {
         CgroupLimit cgroup = followCgroup ? new CgroupLimit(cgroupDir, cgroupReserve) : null; // before any resource
         this.ctx = new AllocatorContext(name, pageSize, maxOrder, backingKind,
-                addressSpaceFor(addressSpace, specs, backingKind, pageSize), leakDetection);
+                addressSpaceFor(addressSpace, specs, backingKind, pageSize), leakDetection, residentFreeLimit);
         this.telemetry = new Telemetry(name);
         this.listeners = new Listeners(name);
         MemoryTable memory = new MemoryTable();

@@ -308,11 +308,12 @@ final class NodeLifecycle {
             int z = 0;
             if (normalBytes > 0) {
                 n.zones[z++] = new Zone(zoneId++, ZoneType.NORMAL, n, at, (int) (normalBytes >>> ctx.pageShift),
-                        ctx.pageShift, ctx.maxOrder, ctx.ticker);
+                        ctx.pageShift, ctx.maxOrder, ctx.ticker, ctx.residentFreeLimit);
             }
             if (spec.movableBytes() > 0) {
                 n.zones[z] = new Zone(zoneId++, ZoneType.MOVABLE, n, at + normalBytes,
-                        (int) (spec.movableBytes() >>> ctx.pageShift), ctx.pageShift, ctx.maxOrder, ctx.ticker);
+                        (int) (spec.movableBytes() >>> ctx.pageShift), ctx.pageShift, ctx.maxOrder, ctx.ticker,
+                        ctx.residentFreeLimit);
             }
             memory.ensure(zoneId);
             if (spec.initialState() != NodeState.UNPLUGGED) {

@@ -54,6 +54,23 @@ import java.util.concurrent.locks.ReentrantLock;
  * purged block with a dirty one makes a dirty block; splitting keeps the state. {@link #purgedPages} counts the
  * pages of purged free blocks.
  *
+ * <h2>Placement</h2>
+ * Free memory that is resident is reused before memory that is not (purged, or never touched), so that the
+ * process's resident size follows the live data, not the memory the data has passed through. Each free list keeps
+ * its resident blocks before its purged ones (a resident block is linked at the head, a purged one at the
+ * {@link #tails tail}, a block the purge returns moves to the tail), and {@link #allocateLocked} takes the
+ * smallest order whose list starts with a resident block, splitting a larger resident block rather than taking a
+ * purged block of the order; only when no list starts with one does it take the smallest purged block. The cost is
+ * splitting large resident blocks that a later large request could have used, which the purge (turning them into
+ * purged blocks, taken last) and compaction undo.
+ *
+ * <p>Placement alone cannot keep the resident size near the live data when blocks are freed faster than the purge
+ * delay (a free block too small for the next requests stays resident until it is purged). With a
+ * {@link #residentFreeLimit} the zone keeps at most that fraction of its active pages (and at least
+ * {@link #RESIDENT_FREE_FLOOR_BYTES}) free and resident: a free that leaves more returns the block it freed (after
+ * its merge) to the OS at once, under the zone lock. That trades page faults (the kernel zeroes a page when it is
+ * touched again) and a system call per such free for resident memory.
+ *
  * <h2>Invariants (checked by {@link #checkLocked})</h2>
  * <pre>
  *   freePages + activePages == presentPages      (activePages counts cached blocks too: they are out of the buddy)
@@ -62,6 +79,7 @@ import java.util.concurrent.locks.ReentrantLock;
  *   a used head of order o has a run length n with 2^(o-1) < n <= 2^o (n == 1 at order 0), and its head is
  *   aligned to 2^o
  *   purgedPages == sum over free heads with owner (their free-since tick) == 0 of 2^order
+ *   in each free list, no resident block (owner != 0) after a purged one; tails[order] is its last block
  *   type == MOVABLE  =>  every used head has MOVABLE_BLOCK
  * </pre>
  *
@@ -91,6 +109,12 @@ final class Zone extends ZonePadAfter {
     final ReentrantLock lock = new ReentrantLock();
     /** The allocator's coarse clock, for when free heads became free (see Purging). */
     private final Ticker ticker;
+    /** Resident free memory kept at most, as a fraction of the active pages (see Placement); +infinity: no limit. */
+    private final double residentFreeLimit;
+    /** Resident free pages a zone may always keep under {@link #residentFreeLimit}. */
+    private final long residentFreeFloor;
+    /** The resident free memory every zone may keep whatever its {@link #residentFreeLimit}. */
+    static final long RESIDENT_FREE_FLOOR_BYTES = 4L << 20;
 
     /** Until when ({@link System#nanoTime}) direct and background compaction leave this zone alone ({@link Compactor}). */
     volatile long compactDeferredUntil = System.nanoTime();
@@ -115,6 +139,8 @@ final class Zone extends ZonePadAfter {
     private int[] prev;
     private int[] owner;
     private final int[] heads;
+    /** The last block of each free list (see Placement). */
+    private final int[] tails;
     private final int[] freeBlocks;
     /** The allocator's range while plugged, for {@link #purgeLocked}. */
     private AddressRange range;
@@ -132,8 +158,20 @@ final class Zone extends ZonePadAfter {
 
     Zone(int id, ZoneType type, Node node, long offsetInRange, int pages, int pageShift, int maxOrder,
          Ticker ticker) {
+        this(id, type, node, offsetInRange, pages, pageShift, maxOrder, ticker, Double.POSITIVE_INFINITY);
+    }
+
+    /**
+     * @param residentFreeLimit the resident free memory the zone keeps, as a fraction of its active memory (at
+     *                          least {@link #RESIDENT_FREE_FLOOR_BYTES}), beyond which a freed block is returned to
+     *                          the OS at once; {@link Double#POSITIVE_INFINITY} for no limit (see Placement)
+     */
+    Zone(int id, ZoneType type, Node node, long offsetInRange, int pages, int pageShift, int maxOrder,
+         Ticker ticker, double residentFreeLimit) {
         super(id, Math.min(ThreadCache.largestCapacity(pageShift), Math.max(2, pages >>> 6)));
         this.ticker = ticker;
+        this.residentFreeLimit = residentFreeLimit;
+        this.residentFreeFloor = RESIDENT_FREE_FLOOR_BYTES >>> pageShift;
         this.type = type;
         this.node = node;
         this.offsetInRange = offsetInRange;
@@ -142,8 +180,10 @@ final class Zone extends ZonePadAfter {
         this.pageShift = pageShift;
         this.maxOrder = maxOrder;
         this.heads = new int[maxOrder + 1];
+        this.tails = new int[maxOrder + 1];
         this.freeBlocks = new int[maxOrder + 1];
         Arrays.fill(heads, NIL);
+        Arrays.fill(tails, NIL);
     }
 
     /** @return {@code Normal[0]}-style name */
@@ -171,6 +211,7 @@ final class Zone extends ZonePadAfter {
         owner = newOwner;
         this.range = range;
         Arrays.fill(heads, NIL);
+        Arrays.fill(tails, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
         freePages = 0;
@@ -178,8 +219,9 @@ final class Zone extends ZonePadAfter {
         liveBlocks = 0;
         presentPages = pages;
         // Carve the largest aligned blocks that fit: 0..1023, 1024..2047, ... then smaller ones for the tail.
-        // Pushed from the end backwards, so each free list starts at its lowest address and a new zone fills up
-        // from its start.
+        // Linked so that each free list starts at its lowest address and a new zone fills up from its start: a
+        // purged block goes to its list's tail (pushed from the start forwards), a resident one to its head (from
+        // the end backwards).
         int[] carved = new int[Integer.SIZE * (maxOrder + 1) + (pages >>> maxOrder) + 1];
         int count = 0;
         for (int page = 0; page < pages; ) {
@@ -191,9 +233,11 @@ final class Zone extends ZonePadAfter {
             info[page] = (byte) order;
             page += 1 << order;
         }
-        for (int i = count - 1; i >= 0; i--) {
+        int since = range.canRelease() ? 0 : ticker.now();
+        for (int j = 0; j < count; j++) {
+            int i = since == 0 ? j : count - 1 - j;
             int order = info[carved[i]];
-            pushFree(order, carved[i], range.canRelease() ? 0 : ticker.now());
+            pushFree(order, carved[i], since);
             freePages += 1L << order;
         }
         memory = zoneMemory;
@@ -212,6 +256,7 @@ final class Zone extends ZonePadAfter {
         owner = null;
         range = null;
         Arrays.fill(heads, NIL);
+        Arrays.fill(tails, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
         freePages = 0;
@@ -315,8 +360,9 @@ final class Zone extends ZonePadAfter {
     // ------------------------------------------------------------------------------------------------ buddy
 
     /**
-     * Takes a block of {@code order} for handle-table slot {@code slot}: the smallest free block that fits is
-     * split down, each upper half going back to the free list one order below.
+     * Takes a block of {@code order} for handle-table slot {@code slot}: the smallest resident free block that fits,
+     * else the smallest purged one (see Placement), is split down, each upper half going back to the free list one
+     * order below.
      *
      * @return the head page, or {@link #NIL} when the zone is not accepting or has no block that large
      */
@@ -327,11 +373,17 @@ final class Zone extends ZonePadAfter {
             return NIL;
         }
         int k = order;
-        while (k <= maxOrder && heads[k] == NIL) {
-            k++;
+        while (k <= maxOrder && (heads[k] == NIL || owner[heads[k]] == 0)) {
+            k++; // a list's head is resident if any of its blocks is
         }
         if (k > maxOrder) {
-            return NIL;
+            k = order;
+            while (k <= maxOrder && heads[k] == NIL) {
+                k++;
+            }
+            if (k > maxOrder) {
+                return NIL;
+            }
         }
         int page = heads[k];
         int since = owner[page];
@@ -500,6 +552,18 @@ final class Zone extends ZonePadAfter {
             order++;
         }
         pushFree(order, page, now);
+        if (residentFreeLimit != Double.POSITIVE_INFINITY && freePages - purgedPages > residentFreeBudget()
+                && range.canRelease()) {
+            // Over the limit: this block goes back to the OS at once, the newest free memory (see Placement).
+            range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+            removeFree(order, page);
+            pushFree(order, page, 0);
+        }
+    }
+
+    /** @return the resident free pages the zone may keep under {@link #residentFreeLimit} (see Placement) */
+    private long residentFreeBudget() {
+        return Math.max(residentFreeFloor, (long) (activePages * residentFreeLimit));
     }
 
     // ------------------------------------------------------------------------------------------------ caches
@@ -561,8 +625,8 @@ final class Zone extends ZonePadAfter {
                 int since = owner[page];
                 if (since != 0 && now - since >= minTicks) {
                     range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
-                    owner[page] = 0;
-                    purgedPages += 1L << order;
+                    removeFree(order, page);
+                    pushFree(order, page, 0); // to the tail, among the purged blocks
                     purged += 1L << order;
                 }
                 page += 1 << order;
@@ -626,19 +690,34 @@ final class Zone extends ZonePadAfter {
         return NIL;
     }
 
-    /** Links a free head; {@code since} is the tick it became free, or 0 when its memory is purged. */
+    /**
+     * Links a free head; {@code since} is the tick it became free, or 0 when its memory is purged: a resident block
+     * at its list's head, a purged one at its tail (see Placement).
+     */
     private void pushFree(int order, int page, int since) {
         owner[page] = since;
         if (since == 0) {
             purgedPages += 1L << order;
+            int last = tails[order];
+            prev[page] = last;
+            next[page] = NIL;
+            if (last != NIL) {
+                next[last] = page;
+            } else {
+                heads[order] = page;
+            }
+            tails[order] = page;
+        } else {
+            int first = heads[order];
+            next[page] = first;
+            prev[page] = NIL;
+            if (first != NIL) {
+                prev[first] = page;
+            } else {
+                tails[order] = page;
+            }
+            heads[order] = page;
         }
-        int first = heads[order];
-        next[page] = first;
-        prev[page] = NIL;
-        if (first != NIL) {
-            prev[first] = page;
-        }
-        heads[order] = page;
         info[page] = (byte) (FREE_HEAD | order);
         freeBlocks[order]++;
     }
@@ -653,6 +732,8 @@ final class Zone extends ZonePadAfter {
         }
         if (n != NIL) {
             prev[n] = p;
+        } else {
+            tails[order] = p;
         }
         if (owner[page] == 0) {
             purgedPages -= 1L << order;
@@ -801,15 +882,24 @@ final class Zone extends ZonePadAfter {
         for (int order = 0; order <= maxOrder; order++) {
             int count = 0;
             int prevPage = NIL;
+            boolean purgedSeen = false;
             for (int p = heads[order]; p != NIL; p = next[p]) {
                 if ((info[p] & 0xFF) != (FREE_HEAD | order) || prev[p] != prevPage) {
                     fail("free list " + order + " holds page " + p + " with info 0x"
                             + Integer.toHexString(info[p] & 0xFF));
                 }
+                if (owner[p] == 0) {
+                    purgedSeen = true;
+                } else if (purgedSeen) {
+                    fail("free list " + order + " has resident block " + p + " after a purged one");
+                }
                 prevPage = p;
                 if (++count > pages) {
                     fail("free list " + order + " has a cycle");
                 }
+            }
+            if (tails[order] != prevPage) {
+                fail("free list " + order + " ends at " + prevPage + " but its tail is " + tails[order]);
             }
             if (count != walkedFreeBlocks[order] || count != freeBlocks[order]) {
                 fail("free list " + order + " has " + count + " blocks, page map " + walkedFreeBlocks[order]

@@ -13,6 +13,7 @@ import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 
+import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Real memory: plugging is cheap (MAP_NORESERVE, committed on touch) and unplugging gives memory back. */
@@ -62,6 +63,45 @@ class RssLinuxTest {
             assertTrue(touched - unplugged >= 240 * MIB,
                     "unplugging gave back only " + (touched - unplugged) / MIB + " MiB (RSS " + touched / MIB
                             + " -> " + unplugged / MIB + " MiB)");
+        }
+    }
+    /**
+     * With a resident free limit, frees return memory at once (the agent is off and the purge delay long, so only
+     * the limit can): RSS falls back to within the 4 MiB a zone keeps, while the live half stays intact.
+     */
+    @Test
+    void aResidentFreeLimitReturnsFreedMemoryAtOnce() throws IOException {
+        try (PageAllocator a = PageAllocator.builder().name("rss-capped").backing(MemoryBacking.MMAP)
+                .backgroundThread(false).purgeAfter(java.time.Duration.ofHours(1)).threadCacheMaxOrder(-1)
+                .residentFreeLimit(0.0)
+                .node(NodeSpec.fixed(4 * MIB))
+                .node(NodeSpec.hotRemovable(512 * MIB))
+                .build()) {
+            long before = rssBytes();
+            long[] handles = new long[128];
+            for (int i = 0; i < handles.length; i++) {
+                handles[i] = a.allocate(2 * MIB, AllocFlags.HOTREMOVABLE, 1);
+                for (long off = 0; off < 2 * MIB; off += 4096) {
+                    a.setLong(handles[i], off, off + i);
+                }
+            }
+            long touched = rssBytes();
+            assertTrue(touched - before >= 250 * MIB, "touching 256 MiB added " + (touched - before) / MIB + " MiB");
+            for (int i = 0; i < handles.length; i += 2) {
+                a.free(handles[i]);
+            }
+            long halved = rssBytes();
+            assertTrue(touched - halved >= 120 * MIB, "freeing 128 MiB gave back only " + (touched - halved) / MIB
+                    + " MiB (RSS " + touched / MIB + " -> " + halved / MIB + " MiB)");
+            for (int i = 1; i < handles.length; i += 2) {
+                for (long off = 0; off < 2 * MIB; off += 4096) {
+                    assertEquals(off + i, a.getLong(handles[i], off), "allocation " + i + " at " + off);
+                }
+                a.free(handles[i]);
+            }
+            long freed = rssBytes();
+            assertTrue(freed - before < 16 * MIB, "after freeing everything RSS is " + (freed - before) / MIB
+                    + " MiB above where it started");
         }
     }
 }

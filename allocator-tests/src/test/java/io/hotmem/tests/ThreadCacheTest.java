@@ -227,6 +227,11 @@ class ThreadCacheTest {
                 () -> PageAllocator.builder().purgeAfter(Duration.ofMillis(-1)));
         assertTrue(e.getMessage().contains("PT-0.001S"), e.getMessage());
         assertThrows(NullPointerException.class, () -> PageAllocator.builder().purgeAfter(null));
+        for (double bad : new double[]{-0.01, Double.NaN, Double.NEGATIVE_INFINITY}) {
+            e = assertThrows(IllegalArgumentException.class, () -> PageAllocator.builder().residentFreeLimit(bad));
+            assertTrue(e.getMessage().contains(String.valueOf(bad)), e.getMessage());
+        }
+        PageAllocator.builder().residentFreeLimit(0).residentFreeLimit(Double.POSITIVE_INFINITY); // both fine
     }
 
     /** The slot of a handle: its low 24 bits (see the handle layout in the engine). */

@@ -87,7 +87,10 @@ class TortureTest {
         Logger log = Logger.getLogger("io.hotmem");
         Level saved = log.getLevel();
         log.setLevel(Level.OFF); // injected listener failures would print a stack trace each
+        // At SAMPLED every free beyond a zone's 4 MiB of resident free memory returns its block at once, so that
+        // the purge on free runs under the moves, unplugs and faults too.
         try (PageAllocator a = PageAllocator.builder().name("torture").maxOrder(6).leakDetection(level)
+                .residentFreeLimit(level == LeakDetection.SAMPLED ? 0.0 : Double.POSITIVE_INFINITY)
                 .node(NodeSpec.fixed(16L << 20).movableBytes(4L << 20))
                 .node(NodeSpec.hotRemovable(16L << 20))
                 .node(NodeSpec.hotRemovable(16L << 20))
