@@ -555,7 +555,13 @@ final class Zone extends ZonePadAfter {
         if (residentFreeLimit != Double.POSITIVE_INFINITY && freePages - purgedPages > residentFreeBudget()
                 && range.canRelease()) {
             // Over the limit: this block goes back to the OS at once, the newest free memory (see Placement).
-            range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+            try {
+                range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+            } catch (RuntimeException e) {
+                // The free is done and the zone consistent (the block stays free and resident): a failed release
+                // only keeps memory that the purge will try to return again, so it must not fail the free.
+                return;
+            }
             removeFree(order, page);
             pushFree(order, page, 0);
         }

@@ -31,6 +31,18 @@ class RssLinuxTest {
         throw new IllegalStateException("no VmRSS in /proc/self/status");
     }
 
+    /** @return {@code count} HOTREMOVABLE allocations of {@code bytes} on node 1, each page's first long set to its offset plus i */
+    private static long[] allocateAndTouch(PageAllocator a, int count, long bytes) {
+        long[] handles = new long[count];
+        for (int i = 0; i < count; i++) {
+            handles[i] = a.allocate(bytes, AllocFlags.HOTREMOVABLE, 1);
+            for (long off = 0; off < bytes; off += 4096) {
+                a.setLong(handles[i], off, off + i);
+            }
+        }
+        return handles;
+    }
+
     @Test
     void plugIsCheapAndUnplugGivesMemoryBack() throws IOException {
         try (PageAllocator a = PageAllocator.builder().backing(MemoryBacking.MMAP)
@@ -43,13 +55,7 @@ class RssLinuxTest {
             assertTrue(plugged - before < 10 * MIB,
                     "plugging 1 GiB added " + (plugged - before) / MIB + " MiB of RSS");
             a.enable(1);
-            long[] handles = new long[64];
-            for (int i = 0; i < handles.length; i++) {
-                handles[i] = a.allocate(4 * MIB, AllocFlags.HOTREMOVABLE, 1);
-                for (long off = 0; off < 4 * MIB; off += 4096) {
-                    a.setLong(handles[i], off, off + i);
-                }
-            }
+            long[] handles = allocateAndTouch(a, 64, 4 * MIB);
             long touched = rssBytes();
             assertTrue(touched - plugged >= 250 * MIB,
                     "touching 256 MiB added only " + (touched - plugged) / MIB + " MiB of RSS");
@@ -78,13 +84,7 @@ class RssLinuxTest {
                 .node(NodeSpec.hotRemovable(512 * MIB))
                 .build()) {
             long before = rssBytes();
-            long[] handles = new long[128];
-            for (int i = 0; i < handles.length; i++) {
-                handles[i] = a.allocate(2 * MIB, AllocFlags.HOTREMOVABLE, 1);
-                for (long off = 0; off < 2 * MIB; off += 4096) {
-                    a.setLong(handles[i], off, off + i);
-                }
-            }
+            long[] handles = allocateAndTouch(a, 128, 2 * MIB);
             long touched = rssBytes();
             assertTrue(touched - before >= 250 * MIB, "touching 256 MiB added " + (touched - before) / MIB + " MiB");
             for (int i = 0; i < handles.length; i += 2) {
