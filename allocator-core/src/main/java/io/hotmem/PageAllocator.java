@@ -782,14 +782,16 @@ public interface PageAllocator extends AutoCloseable {
 
         /**
          * Caps the free memory each zone keeps resident, as a fraction of the zone's memory in use (at least 4 MiB
-         * per zone): a free that leaves more returns the block it freed to the operating system at once
-         * ({@code madvise(MADV_DONTNEED)} with MMAP backing; ARENA memory cannot be returned), rather than after
-         * {@link #purgeAfter}. For workloads that free faster than the purge delay and must keep their resident
-         * size near their data: measured on a 512 MiB churn of 4-256 KiB buffers (the README's fragmentation
-         * benchmark), 0.05 keeps the peak within 1.09 of the live bytes (1.44 without), at twice the churn time;
-         * a small live set that churns large blocks pays a page fault and a system call on most allocations
-         * (mixed 256 B-256 KiB replacement about 2.5 times slower). Blocks held by thread caches are not free to
-         * their zone and not counted. Default: no cap.
+         * per zone): a free that leaves more (because it freed memory, or because the memory in use fell) returns
+         * resident free blocks, the oldest first, to the operating system at once ({@code madvise(MADV_DONTNEED)}
+         * with MMAP backing; ARENA memory cannot be returned), rather than after {@link #purgeAfter}. For workloads
+         * that free faster than the purge delay and must keep their resident size near their data: measured on a
+         * 512 MiB churn of 4-256 KiB buffers (the README's fragmentation benchmark), 0.05 keeps the peak within 1.09
+         * of the live bytes (1.48-1.52 without), at 2.4 times the churn time; a small live set that churns large
+         * blocks pays a page fault and a system call on most allocations (mixed 256 B-256 KiB replacement about 2.5
+         * times slower). Blocks held by thread caches count as in use. Where the operating system refuses to take
+         * memory back (mlock-ed memory), the cap turns itself off for that zone with one warning; a free never
+         * fails for it. Default: no cap.
          *
          * @param fractionOfActive zero or more, or {@link Double#POSITIVE_INFINITY} for no cap
          * @return this

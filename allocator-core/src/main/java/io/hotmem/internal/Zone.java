@@ -66,10 +66,12 @@ import java.util.concurrent.locks.ReentrantLock;
  *
  * <p>Placement alone cannot keep the resident size near the live data when blocks are freed faster than the purge
  * delay (a free block too small for the next requests stays resident until it is purged). With a
- * {@link #residentFreeLimit} the zone keeps at most that fraction of its active pages (and at least
- * {@link #RESIDENT_FREE_FLOOR_BYTES}) free and resident: a free that leaves more returns the block it freed (after
- * its merge) to the OS at once, under the zone lock. That trades page faults (the kernel zeroes a page when it is
- * touched again) and a system call per such free for resident memory.
+ * {@link #residentFreeLimit} the zone keeps at most that fraction of its active pages (thread-cached blocks count
+ * as active; at least {@link #RESIDENT_FREE_FLOOR_BYTES}) free and resident: a free that leaves more, because it
+ * added free memory or because the active pages fell, returns resident free blocks to the OS at once, under the
+ * zone lock, the oldest of the largest order first ({@link #lastResident}), until the zone is within it. That trades
+ * page faults (the kernel zeroes a page when it is touched again) and a system call per returned block for resident
+ * memory. Only a free changes either side of the comparison upwards, so checking at each free keeps the limit.
  *
  * <h2>Invariants (checked by {@link #checkLocked})</h2>
  * <pre>
@@ -141,6 +143,10 @@ final class Zone extends ZonePadAfter {
     private final int[] heads;
     /** The last block of each free list (see Placement). */
     private final int[] tails;
+    /** The last resident block of each free list, the oldest (see Placement), or {@link #NIL}. */
+    private final int[] lastResident;
+    /** A release failed under {@link #residentFreeLimit} (mlock-ed memory): the limit is off for this zone. */
+    private boolean residentFreeLimitFailed;
     private final int[] freeBlocks;
     /** The allocator's range while plugged, for {@link #purgeLocked}. */
     private AddressRange range;
@@ -181,9 +187,11 @@ final class Zone extends ZonePadAfter {
         this.maxOrder = maxOrder;
         this.heads = new int[maxOrder + 1];
         this.tails = new int[maxOrder + 1];
+        this.lastResident = new int[maxOrder + 1];
         this.freeBlocks = new int[maxOrder + 1];
         Arrays.fill(heads, NIL);
         Arrays.fill(tails, NIL);
+        Arrays.fill(lastResident, NIL);
     }
 
     /** @return {@code Normal[0]}-style name */
@@ -212,6 +220,7 @@ final class Zone extends ZonePadAfter {
         this.range = range;
         Arrays.fill(heads, NIL);
         Arrays.fill(tails, NIL);
+        Arrays.fill(lastResident, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
         freePages = 0;
@@ -257,6 +266,7 @@ final class Zone extends ZonePadAfter {
         range = null;
         Arrays.fill(heads, NIL);
         Arrays.fill(tails, NIL);
+        Arrays.fill(lastResident, NIL);
         Arrays.fill(freeBlocks, 0);
         purgedPages = 0;
         freePages = 0;
@@ -536,7 +546,42 @@ final class Zone extends ZonePadAfter {
                 mergeFree(tile, k, now);
             }
         }
+        // Every tile is linked and counted: the zone is consistent whatever the limit's release does.
+        if (residentFreeLimit != Double.POSITIVE_INFINITY) {
+            applyResidentFreeLimitLocked();
+        }
         return order;
+    }
+
+    /**
+     * Under {@link #residentFreeLimit}: returns resident free blocks to the OS, the oldest of the largest order
+     * first, until the resident free pages are within the budget (see Placement). A release that fails (mlock-ed
+     * memory refuses {@code MADV_DONTNEED}) leaves its block resident, and turns the limit off for this zone with
+     * one warning: a free never fails for it.
+     */
+    private void applyResidentFreeLimitLocked() {
+        if (residentFreeLimitFailed || !range.canRelease()) {
+            return;
+        }
+        long budget = residentFreeBudget();
+        int order = maxOrder;
+        while (freePages - purgedPages > budget && order >= 0) {
+            int page = lastResident[order];
+            if (page == NIL) {
+                order--;
+                continue;
+            }
+            try {
+                range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+            } catch (RuntimeException e) {
+                residentFreeLimitFailed = true;
+                System.getLogger("io.hotmem").log(System.Logger.Level.WARNING, label() + " of node " + node.id
+                        + ": returning free memory failed; the resident free limit is off for this zone", e);
+                return;
+            }
+            removeFree(order, page);
+            pushFree(order, page, 0); // to the tail, among the purged blocks
+        }
     }
 
     /** Links the free block {@code [page, order]} (not yet counted in any list) after merging it with free buddies. */
@@ -552,19 +597,6 @@ final class Zone extends ZonePadAfter {
             order++;
         }
         pushFree(order, page, now);
-        if (residentFreeLimit != Double.POSITIVE_INFINITY && freePages - purgedPages > residentFreeBudget()
-                && range.canRelease()) {
-            // Over the limit: this block goes back to the OS at once, the newest free memory (see Placement).
-            try {
-                range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
-            } catch (RuntimeException e) {
-                // The free is done and the zone consistent (the block stays free and resident): a failed release
-                // only keeps memory that the purge will try to return again, so it must not fail the free.
-                return;
-            }
-            removeFree(order, page);
-            pushFree(order, page, 0);
-        }
     }
 
     /** @return the resident free pages the zone may keep under {@link #residentFreeLimit} (see Placement) */
@@ -723,6 +755,9 @@ final class Zone extends ZonePadAfter {
                 tails[order] = page;
             }
             heads[order] = page;
+            if (lastResident[order] == NIL) {
+                lastResident[order] = page; // the list held no resident block: this one is the oldest
+            }
         }
         info[page] = (byte) (FREE_HEAD | order);
         freeBlocks[order]++;
@@ -740,6 +775,9 @@ final class Zone extends ZonePadAfter {
             prev[n] = p;
         } else {
             tails[order] = p;
+        }
+        if (lastResident[order] == page) {
+            lastResident[order] = p; // resident or NIL: resident blocks come first
         }
         if (owner[page] == 0) {
             purgedPages -= 1L << order;
@@ -889,6 +927,7 @@ final class Zone extends ZonePadAfter {
             int count = 0;
             int prevPage = NIL;
             boolean purgedSeen = false;
+            int lastResidentSeen = NIL;
             for (int p = heads[order]; p != NIL; p = next[p]) {
                 if ((info[p] & 0xFF) != (FREE_HEAD | order) || prev[p] != prevPage) {
                     fail("free list " + order + " holds page " + p + " with info 0x"
@@ -898,6 +937,8 @@ final class Zone extends ZonePadAfter {
                     purgedSeen = true;
                 } else if (purgedSeen) {
                     fail("free list " + order + " has resident block " + p + " after a purged one");
+                } else {
+                    lastResidentSeen = p;
                 }
                 prevPage = p;
                 if (++count > pages) {
@@ -906,6 +947,10 @@ final class Zone extends ZonePadAfter {
             }
             if (tails[order] != prevPage) {
                 fail("free list " + order + " ends at " + prevPage + " but its tail is " + tails[order]);
+            }
+            if (lastResident[order] != lastResidentSeen) {
+                fail("free list " + order + " has its last resident block at " + lastResidentSeen + " but the zone "
+                        + "says " + lastResident[order]);
             }
             if (count != walkedFreeBlocks[order] || count != freeBlocks[order]) {
                 fail("free list " + order + " has " + count + " blocks, page map " + walkedFreeBlocks[order]

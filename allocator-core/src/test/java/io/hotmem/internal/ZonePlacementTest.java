@@ -136,8 +136,9 @@ class ZonePlacementTest {
         assertEquals(1024, residentFree(z));
         z.freeLocked(heads.get(1)); // 16 MiB active: budget 8 MiB; 8 MiB resident free is kept
         assertEquals(2048, residentFree(z));
-        z.freeLocked(heads.get(2)); // 12 MiB active: budget 6 MiB; 12 MiB would be over it: the block goes back
-        assertEquals(2048, residentFree(z));
+        z.freeLocked(heads.get(2)); // 12 MiB active: budget 6 MiB; 12 MiB resident free is over it by 6 MiB:
+        assertEquals(1024, residentFree(z), "two 4 MiB blocks go back, the oldest first");
+        assertEquals(2048, z.purgedPagesLocked() - (8192 - 6144), "blocks 0 and 1 were returned, the newest kept");
         z.checkLocked();
     }
 }
