@@ -10,8 +10,9 @@ import java.util.function.Supplier;
  * The allocator's background agent (the kswapd of the original prototype, which never stopped: this one does).
  * Each round, at most every {@link #periodMillis}: runs a pass of the capacity {@link Governor} (which may take a
  * node offline or bring one online through the control lock), gives back the caches of threads that have ended, gives back
- * the caches of threads idle for the purge delay, compacts fragmented zones ({@link Compactor#background}), and
- * returns to the OS the free blocks that have stayed free for
+ * the caches of threads idle for the purge delay, compacts fragmented zones ({@link Compactor#background}), sweeps
+ * the leak detector's records of freed allocations ({@link LeakDetector#sweep}), and returns to the OS the free
+ * blocks that have stayed free for
  * the purge delay ({@link Zone#purgeLocked}, a bounded walk per zone-lock hold). Unplugged zones are skipped;
  * {@link #close()} stops the thread and waits for it. It works on the cache registry and the zones, never
  * through the allocator's facade; only the governor takes the control lock, and it gives up once the allocator is
@@ -101,6 +102,7 @@ final class Housekeeper implements Agent {
         work += registry.reclaimDead();
         work += registry.reclaimIdle(now, purgeTicks);
         work += compactor.background(topology.get().zones);
+        ctx.leaks.sweep(ctx.table); // SAMPLED: freed allocations' records (and the classes their sites hold) go
         long[] purged = new long[1];
         for (Zone z : topology.get().zones) {
             for (int page = 0; page < z.pages && !ctx.isClosed(); ) {

@@ -16,8 +16,8 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.locks.ReentrantLock;
 
 /**
  * Leak detection ({@link LeakDetection}): which allocations and pins are tracked, where they were made, the
@@ -37,9 +37,12 @@ import java.util.concurrent.atomic.AtomicLong;
  * nothing to close, and a racing {@code segment(h)} a scope nobody closes. At SAMPLED, where there are no scopes,
  * a free leaves its record, so that the free's fast path is the same at SAMPLED as at DISABLED (a branch on the
  * flag there, taken once in 4,096 frees, cost allocate + free about 5%: C2 compiles the call it leads to, where
- * at DISABLED it is an uncommon trap). {@link #track} then sweeps the records that no longer count when the map
- * has doubled since the last sweep (amortised: a constant per tracked allocation), so it holds at most about
- * twice the tracked live allocations plus {@value #SWEEP_MIN}; a report and close remove those they meet.
+ * at DISABLED it is an uncommon trap). The records that no longer count are swept ({@link #sweep}) by the agent
+ * every round (a freed record holds its site, whose backtrace keeps the classes of its frames loaded: a class
+ * loader whose code freed everything it allocated goes at the agent's next round), by a report and by close, and
+ * by {@link #track} when the map has doubled since the last sweep (amortised: a constant per tracked allocation;
+ * without the agent, the only sweep between reports). So the map holds at most twice the records left by the last
+ * sweep, and at least {@value #SWEEP_MIN}, before the next one.
  *
  * <p><b>Tracking a pin.</b> A {@link PinState}, registered with the cleaner against a {@link PinToken} that only
  * the {@link PinImpl} holds; the state holds no reference to either, so the pin can become unreachable. {@link PinState#close} (the pin's close) marks it
@@ -54,7 +57,7 @@ import java.util.concurrent.atomic.AtomicLong;
  * arena before the allocator's range is unmapped; an arena created after it starts is refused. Limit: an arena
  * held by an operation (blocking I/O on a segment) cannot close; the pin's close or the free then throws and
  * changes nothing, except for a {@code segment(h)} call that races the free of the same handle and starts such an
- * operation between the free's two closes (see {@link Allocation#free}): that free goes through, the scope is
+ * operation between the free's two closes (see {@code Allocation#freeParanoid}): that free goes through, the scope is
  * kept among {@link #stuckScopes}, and close keeps the range mapped while it stays held.
  *
  * <p><b>Which are tracked.</b> An allocation in {@link LeakDetection#SAMPLING_INTERVAL} at SAMPLED (every one at
@@ -98,8 +101,8 @@ final class LeakDetector {
     private static final int SWEEP_MIN = 1024;
     /** The record count at which {@link #track} sweeps next (SAMPLED): twice the count after the last sweep. */
     private volatile int sweepAt = SWEEP_MIN;
-    /** Held by the thread sweeping: a second one would find nothing left to do. */
-    private final AtomicBoolean sweeping = new AtomicBoolean();
+    /** Held by the thread sweeping; {@link #track} does not wait for it (another thread is doing the work). */
+    private final ReentrantLock sweepLock = new ReentrantLock();
 
     LeakDetector(String name, LeakDetection level) {
         this.name = name;
@@ -153,30 +156,41 @@ final class LeakDetector {
         if (!table.isLive(handle)) {
             allocations.remove(handle, t);
         }
-        if (mode == SAMPLED && allocations.size() >= sweepAt) {
-            sweep(table);
+        if (mode == SAMPLED && allocations.size() >= sweepAt && sweepLock.tryLock()) {
+            try {
+                sweepLocked(table);
+            } finally {
+                sweepLock.unlock();
+            }
         }
     }
 
     /**
      * SAMPLED: removes the records that no longer count (their allocation was freed: see the class comment), and
-     * sets the next sweep at twice the records left. One thread at a time; a record put meanwhile is kept if it
-     * counts, and a record is removed only if it is still the one looked at.
+     * sets the next sweep of {@link #track} at twice the records left. The agent calls it every round, and a report
+     * and close before they read the records; one thread at a time (a caller waits for a sweep in progress, so that
+     * what it reads next is swept).
      */
     void sweep(HandleTable table) {
-        if (mode != SAMPLED || !sweeping.compareAndSet(false, true)) {
+        if (mode != SAMPLED) {
             return;
         }
+        sweepLock.lock();
         try {
-            allocations.forEach((h, t) -> {
-                if (!table.isLiveTracked(h)) {
-                    allocations.remove(h, t);
-                }
-            });
-            sweepAt = (int) Math.min(Integer.MAX_VALUE, Math.max(SWEEP_MIN, 2L * allocations.size()));
+            sweepLocked(table);
         } finally {
-            sweeping.set(false);
+            sweepLock.unlock();
         }
+    }
+
+    /** A record put meanwhile is kept if it counts; a record is removed only if it is still the one looked at. */
+    private void sweepLocked(HandleTable table) {
+        allocations.forEach((h, t) -> {
+            if (!table.isLiveTracked(h)) {
+                allocations.remove(h, t);
+            }
+        });
+        sweepAt = (int) Math.min(Integer.MAX_VALUE, Math.max(SWEEP_MIN, 2L * allocations.size()));
     }
 
     /** @return the records held (tracked live allocations, and at SAMPLED freed ones not swept yet) */
@@ -325,6 +339,7 @@ final class LeakDetector {
 
     /** {@link #report(HandleTable)} of at most {@code maxRecords} tracked allocations (a bounded close). */
     private LeakReport report(HandleTable table, int maxRecords) {
+        sweep(table); // SAMPLED: freed records go first (they hold their sites' classes)
         Map<String, Tally> live = new HashMap<>();
         int seen = 0;
         for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
@@ -334,10 +349,9 @@ final class LeakDetector {
             long h = e.getKey();
             TrackedAllocation t = e.getValue();
             if (!table.isLiveTracked(h)) {
-                if (mode == SAMPLED) {
-                    allocations.remove(h, t); // freed: no free removes it at SAMPLED
-                }
-                continue; // at PARANOID, being freed: its free removes the record (a report must not, see untrack)
+                // Freed meanwhile (SAMPLED: the next sweep removes it), or at PARANOID being freed: its free removes
+                // the record (a report must not, see untrack).
+                continue;
             }
             live.merge(t.stack(this), new Tally(1, t.bytes, t.madeNanos), Tally::plus);
         }
