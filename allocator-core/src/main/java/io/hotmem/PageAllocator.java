@@ -787,9 +787,9 @@ public interface PageAllocator extends AutoCloseable {
          * with MMAP backing; ARENA memory cannot be returned), rather than after {@link #purgeAfter}. For workloads
          * that free faster than the purge delay and must keep their resident size near their data: measured on a
          * 512 MiB churn of 4-256 KiB buffers (the README's fragmentation benchmark), 0.05 keeps the peak within 1.09
-         * of the live bytes (1.48-1.52 without), at 2.4 times the churn time; a small live set that churns large
-         * blocks pays a page fault and a system call on most allocations (mixed 256 B-256 KiB replacement about 2.5
-         * times slower). Blocks held by thread caches count as in use. Where the operating system refuses to take
+         * of the live bytes (1.48-1.55 without), at 2.5 times the churn time; a small live set that churns large
+         * blocks pays page faults and system calls (random replacement of 256 live buffers of 256 B-256 KiB about
+         * 1.7 times slower). Blocks held by thread caches count as in use. Where the operating system refuses to take
          * memory back (mlock-ed memory), the cap turns itself off for that zone with one warning; a free never
          * fails for it. Default: no cap.
          *

@@ -49,6 +49,10 @@ public class Peers {
         if (cacheMaxOrder != null) {
             b.threadCacheMaxOrder(cacheMaxOrder); // -jvmArgsAppend -Dhotmem.bench.threadCacheMaxOrder=N
         }
+        String residentFreeLimit = System.getProperty("hotmem.bench.residentFreeLimit");
+        if (residentFreeLimit != null) {
+            b.residentFreeLimit(Double.parseDouble(residentFreeLimit)); // -Dhotmem.bench.residentFreeLimit=0.05
+        }
         hotmem = b.build();
         pooled = new PooledByteBufAllocator(true);
         adaptive = new AdaptiveByteBufAllocator(true, true);
