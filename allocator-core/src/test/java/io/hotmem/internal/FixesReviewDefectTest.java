@@ -1,0 +1,124 @@
+package io.hotmem.internal;
+
+import io.hotmem.MemoryBacking;
+import io.hotmem.NodeSpec;
+import io.hotmem.ZoneType;
+import io.hotmem.internal.prim.AddressRange;
+import org.junit.jupiter.api.Test;
+
+import java.lang.foreign.MemorySegment;
+import java.lang.reflect.Method;
+import java.lang.reflect.Proxy;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/** Adversarial review of ee21453 (resident free limit applied per free) and e57641e (leak record sweeps). */
+class FixesReviewDefectTest {
+
+    /** An MMAP range whose releases fail (as madvise does on mlock-ed memory). */
+    static final class MlockedRange implements AddressRange {
+        final AddressRange real;
+        int releases;
+
+        MlockedRange(long bytes, int pageShift) {
+            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
+        }
+
+        @Override
+        public MemorySegment segment() {
+            return real.segment();
+        }
+
+        @Override
+        public boolean canRelease() {
+            return true;
+        }
+
+        @Override
+        public void close(boolean keepMapped) {
+            real.close(keepMapped);
+        }
+
+        @Override
+        public void release(long offset, long bytes) {
+            releases++;
+            throw new IllegalStateException("madvise(MADV_DONTNEED, " + bytes + " bytes) failed: errno 22");
+        }
+    }
+
+    /**
+     * Installs, on the java.util.logging logger "io.hotmem" (where System.getLogger("io.hotmem") goes), a filter
+     * that throws: a failing log handler or appender (full disk, broken socket). Reflective: the test module does not
+     * read java.logging. Returns a Runnable that removes it (and holds the logger strongly meanwhile).
+     */
+    static Runnable failingLogging() throws Exception {
+        Class<?> loggerClass = Class.forName("java.util.logging.Logger");
+        Class<?> filterClass = Class.forName("java.util.logging.Filter");
+        Object logger = loggerClass.getMethod("getLogger", String.class).invoke(null, "io.hotmem");
+        Object filter = Proxy.newProxyInstance(filterClass.getClassLoader(), new Class<?>[] {filterClass},
+                (proxy, m, args) -> {
+                    if (m.getName().equals("isLoggable")) {
+                        throw new IllegalStateException("log handler failed");
+                    }
+                    return m.getName().equals("hashCode") ? 0 : m.getName().equals("equals") ? proxy == args[0]
+                            : "failing filter";
+                });
+        Method setFilter = loggerClass.getMethod("setFilter", filterClass);
+        setFilter.invoke(logger, filter);
+        return () -> {
+            try {
+                setFilter.invoke(logger, (Object) null);
+            } catch (ReflectiveOperationException e) {
+                throw new AssertionError(e);
+            }
+        };
+    }
+
+    private static Zone zone(int pages, int pageShift, int maxOrder, double limit, AddressRange range) {
+        Node node = new Node(0, NodeSpec.fixed((long) pages << pageShift), 0, new Zone[1]);
+        Zone z = new Zone(0, ZoneType.MOVABLE, node, 0, pages, pageShift, maxOrder, new Ticker(), limit);
+        node.zones[0] = z;
+        z.lock.lock();
+        z.plugLocked(range.segment().asSlice(0, (long) pages << pageShift), range);
+        z.setOpenLocked(true);
+        return z;
+    }
+
+    /**
+     * ee21453 documents "a free never fails for it" (Builder#residentFreeLimit): a failed release turns the limit
+     * off. But the warning is logged inside freeLocked, under the zone lock, outside any guard: a log handler that
+     * throws makes the free throw. When the free is one of a batch (a thread cache spill or reclaim through
+     * returnCachedLocked, the relocator's frees of moved blocks) the blocks after it are never given back: they stay
+     * counted active in the zone forever (the cache and the table have already let them go).
+     */
+    @Test
+    void aThrowingLogHandlerOnTheLimitsWarningDoesNotLoseTheRestOfABatchOfFrees() throws Exception {
+        int pages = 4096; // 16 MiB of 4 KiB pages: the 4 MiB floor is 1,024 pages
+        MlockedRange range = new MlockedRange((long) pages << 12, 12);
+        Zone z = zone(pages, 12, 10, 0.0, range);
+        int n = 8;
+        int[] cached = new int[n];
+        for (int i = 0; i < n; i++) {
+            cached[i] = z.allocateLocked(8, i + 1, true); // 1 MiB blocks, as a cache would hold them
+        }
+        int big = z.allocateLocked(10, 100, true);
+        z.freeLocked(big); // 1,024 resident free pages: at the floor, nothing released
+        assertEquals(0, range.releases);
+        Runnable restore = failingLogging();
+        try {
+            try {
+                z.returnCachedLocked(cached, 0, n); // the first block takes the zone over the floor: release fails
+            } catch (RuntimeException e) {
+                z.checkLocked();
+                fail("returning " + n + " cached blocks threw after " + range.releases + " failed release(s) ("
+                        + e + "): " + (pages - z.freePagesLocked()) + " pages stay counted active with nothing live"
+                        + " (a free never fails for the limit, says Builder#residentFreeLimit)");
+            }
+        } finally {
+            restore.run();
+        }
+        z.checkLocked();
+        assertEquals(pages, z.freePagesLocked(), "every block was given back");
+    }
+}
