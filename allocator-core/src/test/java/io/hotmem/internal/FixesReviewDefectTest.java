@@ -121,4 +121,74 @@ class FixesReviewDefectTest {
         z.checkLocked();
         assertEquals(pages, z.freePagesLocked(), "every block was given back");
     }
+
+    /** Counts releases. */
+    static final class CountingRange implements AddressRange {
+        final AddressRange real;
+        int releases;
+
+        CountingRange(long bytes, int pageShift) {
+            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
+        }
+
+        @Override
+        public MemorySegment segment() {
+            return real.segment();
+        }
+
+        @Override
+        public boolean canRelease() {
+            return true;
+        }
+
+        @Override
+        public void close(boolean keepMapped) {
+            real.close(keepMapped);
+        }
+
+        @Override
+        public void release(long offset, long bytes) {
+            releases++;
+            real.release(offset, bytes);
+        }
+    }
+
+    /**
+     * Cost of ee21453's loop: one free makes as many madvise calls as it takes to get back within the budget, under
+     * the zone lock. The budget falls with the freed pages times the fraction, and the blocks the loop returns after
+     * the freed one are whatever resident blocks are left, single pages where the data is fragmented: with limit 0.9
+     * and 36,864 single free pages kept within it, the free of one 4 MiB block makes 923 system calls (measured
+     * 5-27 ms holding the zone lock on the review VM), where 64fc5dd made one. Every allocation and free of the zone
+     * waits behind it.
+     */
+    @Test
+    void oneFreeDoesNotMakeHundredsOfReleasesUnderTheZoneLock() {
+        int pages = 1 << 17; // 512 MiB of 4 KiB pages (reserved, a fraction touched)
+        double limit = 0.9;
+        CountingRange range = new CountingRange((long) pages << 12, 12);
+        Zone z = zone(pages, 12, 10, limit, range);
+        int blocks = 4;
+        int[] big = new int[blocks];
+        for (int i = 0; i < blocks; i++) {
+            big[i] = z.allocateLocked(10, 1 + i, true); // 4 MiB
+        }
+        int singles = 9 * 1024 * blocks; // free singles within 0.9 of the active pages: 36,864 <= 0.9 x 40,960
+        int[] small = new int[2 * singles];
+        for (int i = 0; i < small.length; i++) {
+            small[i] = z.allocateLocked(0, 100 + i, true);
+            z.memory.set(java.lang.foreign.ValueLayout.JAVA_BYTE, z.byteOffset(small[i]), (byte) 1);
+        }
+        java.util.Arrays.sort(small);
+        for (int i = 0; i < small.length; i += 2) {
+            z.freeLocked(small[i]); // every other page: each free single has a live buddy
+        }
+        assertEquals(0, range.releases, "within the limit");
+        long t = System.nanoTime();
+        z.freeLocked(big[0]);
+        long micros = (System.nanoTime() - t) / 1000;
+        z.checkLocked();
+        int releases = range.releases;
+        org.junit.jupiter.api.Assertions.assertTrue(releases <= 16, "the free of one 4 MiB block made " + releases
+                + " releases (madvise calls) holding the zone lock for " + micros + " us");
+    }
 }
