@@ -69,9 +69,11 @@ import java.util.concurrent.locks.ReentrantLock;
  * {@link #residentFreeLimit} the zone keeps at most that fraction of its active pages (thread-cached blocks count
  * as active; at least {@link #RESIDENT_FREE_FLOOR_BYTES}) free and resident: a free that leaves more, because it
  * added free memory or because the active pages fell, returns resident free blocks to the OS at once, under the
- * zone lock, the oldest of the largest order first ({@link #lastResident}), until the zone is within it. That trades
- * page faults (the kernel zeroes a page when it is touched again) and a system call per returned block for resident
- * memory. Only a free changes either side of the comparison upwards, so checking at each free keeps the limit.
+ * zone lock, the oldest of the largest order first ({@link #lastResident}), until the zone is within it, or at
+ * most {@link #RELEASES_PER_FREE} blocks per free (a zone over the limit in many small blocks comes back within it
+ * over the next frees). That trades page faults (the kernel zeroes a page when it is touched again) and a system
+ * call per returned block for resident memory. Only a free changes either side of the comparison upwards, so
+ * checking at each free keeps the limit, but for what the per-free bound leaves for the next ones.
  *
  * <h2>Invariants (checked by {@link #checkLocked})</h2>
  * <pre>
@@ -117,6 +119,11 @@ final class Zone extends ZonePadAfter {
     private final long residentFreeFloor;
     /** The resident free memory every zone may keep whatever its {@link #residentFreeLimit}. */
     static final long RESIDENT_FREE_FLOOR_BYTES = 4L << 20;
+    /**
+     * Blocks one free returns at most under {@link #residentFreeLimit} (each is a system call under the zone lock):
+     * a zone over its limit in many small blocks comes back within it over the next frees, or by the agent's purge.
+     */
+    static final int RELEASES_PER_FREE = 16;
 
     /** Until when ({@link System#nanoTime}) direct and background compaction leave this zone alone ({@link Compactor}). */
     volatile long compactDeferredUntil = System.nanoTime();
@@ -218,6 +225,7 @@ final class Zone extends ZonePadAfter {
         prev = newPrev;
         owner = newOwner;
         this.range = range;
+        residentFreeLimitFailed = false; // a new mapping: the limit is tried again
         Arrays.fill(heads, NIL);
         Arrays.fill(tails, NIL);
         Arrays.fill(lastResident, NIL);
@@ -555,9 +563,9 @@ final class Zone extends ZonePadAfter {
 
     /**
      * Under {@link #residentFreeLimit}: returns resident free blocks to the OS, the oldest of the largest order
-     * first, until the resident free pages are within the budget (see Placement). A release that fails (mlock-ed
-     * memory refuses {@code MADV_DONTNEED}) leaves its block resident, and turns the limit off for this zone with
-     * one warning: a free never fails for it.
+     * first, until the resident free pages are within the budget or {@link #RELEASES_PER_FREE} blocks went back
+     * (see Placement). A release that fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block
+     * resident, and turns the limit off for this zone with one warning: a free never fails for it.
      */
     private void applyResidentFreeLimitLocked() {
         if (residentFreeLimitFailed || !range.canRelease()) {
@@ -565,7 +573,7 @@ final class Zone extends ZonePadAfter {
         }
         long budget = residentFreeBudget();
         int order = maxOrder;
-        while (freePages - purgedPages > budget && order >= 0) {
+        for (int released = 0; freePages - purgedPages > budget && order >= 0 && released < RELEASES_PER_FREE; ) {
             int page = lastResident[order];
             if (page == NIL) {
                 order--;
@@ -574,13 +582,18 @@ final class Zone extends ZonePadAfter {
             try {
                 range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
             } catch (RuntimeException e) {
-                residentFreeLimitFailed = true;
-                System.getLogger("io.hotmem").log(System.Logger.Level.WARNING, label() + " of node " + node.id
-                        + ": returning free memory failed; the resident free limit is off for this zone", e);
+                residentFreeLimitFailed = true; // first: whatever the log does, the free goes on
+                try {
+                    System.getLogger("io.hotmem").log(System.Logger.Level.WARNING, label() + " of node " + node.id
+                            + ": returning free memory failed; the resident free limit is off for this zone", e);
+                } catch (RuntimeException | Error ignored) {
+                    // A log handler that throws must not fail a free that is done (its callers free in batches).
+                }
                 return;
             }
             removeFree(order, page);
             pushFree(order, page, 0); // to the tail, among the purged blocks
+            released++;
         }
     }
 
