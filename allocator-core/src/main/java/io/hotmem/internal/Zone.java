@@ -52,7 +52,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * Each free head records when it became free (in ticks of the allocator's {@link Ticker}), or 0 once its memory
  * went back to the OS ({@link #purgeLocked}): in {@code owner}, which a free head does not otherwise use. Merging a
  * purged block with a dirty one makes a dirty block; splitting keeps the state. {@link #purgedPages} counts the
- * pages of purged free blocks.
+ * pages of purged free blocks. Where the OS refuses to take memory back (mlock-ed memory), the first refusal turns
+ * purging off for the zone until it is plugged again ({@link #releaseFailed}), with one warning.
  *
  * <h2>Placement</h2>
  * Free memory that is resident is reused before memory that is not (purged, or never touched), so that the
@@ -152,8 +153,11 @@ final class Zone extends ZonePadAfter {
     private final int[] tails;
     /** The last resident block of each free list, the oldest (see Placement), or {@link #NIL}. */
     private final int[] lastResident;
-    /** A release failed under {@link #residentFreeLimit} (mlock-ed memory): the limit is off for this zone. */
-    private boolean residentFreeLimitFailed;
+    /**
+     * A release of free memory failed (mlock-ed memory refuses {@code MADV_DONTNEED}): the purge and the
+     * {@link #residentFreeLimit} are off for this zone until it is plugged again.
+     */
+    private boolean releaseFailed;
     private final int[] freeBlocks;
     /** The allocator's range while plugged, for {@link #purgeLocked}. */
     private AddressRange range;
@@ -225,7 +229,7 @@ final class Zone extends ZonePadAfter {
         prev = newPrev;
         owner = newOwner;
         this.range = range;
-        residentFreeLimitFailed = false; // a new mapping: the limit is tried again
+        releaseFailed = false; // a new mapping: purging and the limit are tried again
         Arrays.fill(heads, NIL);
         Arrays.fill(tails, NIL);
         Arrays.fill(lastResident, NIL);
@@ -568,7 +572,7 @@ final class Zone extends ZonePadAfter {
      * resident, and turns the limit off for this zone with one warning: a free never fails for it.
      */
     private void applyResidentFreeLimitLocked() {
-        if (residentFreeLimitFailed || !range.canRelease()) {
+        if (releaseFailed || !range.canRelease()) {
             return;
         }
         long budget = residentFreeBudget();
@@ -579,16 +583,7 @@ final class Zone extends ZonePadAfter {
                 order--;
                 continue;
             }
-            try {
-                range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
-            } catch (RuntimeException e) {
-                residentFreeLimitFailed = true; // first: whatever the log does, the free goes on
-                try {
-                    System.getLogger("io.hotmem").log(System.Logger.Level.WARNING, label() + " of node " + node.id
-                            + ": returning free memory failed; the resident free limit is off for this zone", e);
-                } catch (RuntimeException | Error ignored) {
-                    // A log handler that throws must not fail a free that is done (its callers free in batches).
-                }
+            if (!releaseFreeLocked(page, order)) {
                 return;
             }
             removeFree(order, page);
@@ -610,6 +605,29 @@ final class Zone extends ZonePadAfter {
             order++;
         }
         pushFree(order, page, now);
+    }
+
+    /**
+     * Returns the free block {@code [page, order]} to the OS; the caller then marks it purged. A failure (mlock-ed
+     * memory) sets {@link #releaseFailed}, with one warning, and changes nothing else.
+     *
+     * @return whether the memory went back
+     */
+    private boolean releaseFreeLocked(int page, int order) {
+        try {
+            range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+            return true;
+        } catch (RuntimeException e) {
+            releaseFailed = true; // first: whatever the log does, the caller goes on
+            try {
+                System.getLogger("io.hotmem").log(System.Logger.Level.WARNING, label() + " of node " + node.id
+                        + ": returning free memory to the OS failed; purging and the resident free limit are off for "
+                        + "this zone until it is plugged again", e);
+            } catch (RuntimeException | Error ignored) {
+                // A log handler that throws must not fail a free that is done (its callers free in batches).
+            }
+            return false;
+        }
     }
 
     /** @return the resident free pages the zone may keep under {@link #residentFreeLimit} (see Placement) */
@@ -663,7 +681,7 @@ final class Zone extends ZonePadAfter {
      */
     int purgeLocked(int fromPage, int minTicks, int maxHeads, long maxPages, long[] purgedOut) {
         assert lock.isHeldByCurrentThread();
-        if (info == null || !range.canRelease()) {
+        if (info == null || !range.canRelease() || releaseFailed) {
             return pages;
         }
         int now = ticker.now();
@@ -675,7 +693,9 @@ final class Zone extends ZonePadAfter {
             if ((head & FREE_HEAD) != 0) {
                 int since = owner[page];
                 if (since != 0 && now - since >= minTicks) {
-                    range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
+                    if (!releaseFreeLocked(page, order)) {
+                        break; // not again each round: the warning said so once
+                    }
                     removeFree(order, page);
                     pushFree(order, page, 0); // to the tail, among the purged blocks
                     purged += 1L << order;

@@ -141,4 +141,36 @@ class ZonePlacementTest {
         assertEquals(2048, z.purgedPagesLocked() - (8192 - 6144), "blocks 0 and 1 were returned, the newest kept");
         z.checkLocked();
     }
+
+    /**
+     * The agent's purge on memory the OS will not take back (mlock-ed: madvise fails): it used to fail every agent
+     * round; now the first failure turns purging off for the zone, which stays consistent and keeps the block free.
+     */
+    @Test
+    void aPurgeTheOsRefusesTurnsPurgingOffForTheZoneAndChangesNothing() {
+        int pages = 1024;
+        ZoneReviewDefectTest.FailingRange range = new ZoneReviewDefectTest.FailingRange((long) pages << PAGE_SHIFT,
+                PAGE_SHIFT);
+        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
+        Zone z = new Zone(0, ZoneType.NORMAL, node, 0, pages, PAGE_SHIFT, 10, new Ticker());
+        node.zones[0] = z;
+        z.lock.lock();
+        z.plugLocked(range.segment().asSlice(0, (long) pages << PAGE_SHIFT), range);
+        z.setOpenLocked(true);
+        int a = z.allocateLocked(4, 1, true);
+        z.allocateLocked(4, 2, true); // a's buddy stays used: a stays an order-4 block when freed
+        z.freeLocked(a);
+        long resident = residentFree(z);
+        range.armed = true;
+        long[] purged = new long[1];
+        assertEquals(a, z.purgeLocked(0, 0, 4096, Long.MAX_VALUE, purged), "the walk stops at the refused block");
+        assertEquals(0, purged[0]);
+        assertEquals(resident, residentFree(z), "the block stays free and resident");
+        z.checkLocked();
+        range.armed = false;
+        assertEquals(pages, z.purgeLocked(0, 0, 4096, Long.MAX_VALUE, purged), "purging is off for the zone");
+        assertEquals(0, purged[0]);
+        assertEquals(a, z.allocateLocked(4, 3, true), "the block is still there to allocate");
+        z.checkLocked();
+    }
 }
