@@ -1,12 +1,8 @@
 package io.hotmem.internal;
 
-import io.hotmem.MemoryBacking;
-import io.hotmem.NodeSpec;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.prim.AddressRange;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 import java.lang.reflect.Method;
 import java.lang.reflect.Proxy;
 
@@ -15,37 +11,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /** Adversarial review of ee21453 (resident free limit applied per free) and e57641e (leak record sweeps). */
 class FixesReviewDefectTest {
-
-    /** An MMAP range whose releases fail (as madvise does on mlock-ed memory). */
-    static final class MlockedRange implements AddressRange {
-        final AddressRange real;
-        int releases;
-
-        MlockedRange(long bytes, int pageShift) {
-            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
-        }
-
-        @Override
-        public MemorySegment segment() {
-            return real.segment();
-        }
-
-        @Override
-        public boolean canRelease() {
-            return true;
-        }
-
-        @Override
-        public void close(boolean keepMapped) {
-            real.close(keepMapped);
-        }
-
-        @Override
-        public void release(long offset, long bytes) {
-            releases++;
-            throw new IllegalStateException("madvise(MADV_DONTNEED, " + bytes + " bytes) failed: errno 22");
-        }
-    }
 
     /**
      * Installs, on the java.util.logging logger "io.hotmem" (where System.getLogger("io.hotmem") goes), a filter
@@ -75,16 +40,6 @@ class FixesReviewDefectTest {
         };
     }
 
-    private static Zone zone(int pages, int pageShift, int maxOrder, double limit, AddressRange range) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << pageShift), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.MOVABLE, node, 0, pages, pageShift, maxOrder, new Ticker(), limit);
-        node.zones[0] = z;
-        z.lock.lock();
-        z.plugLocked(range.segment().asSlice(0, (long) pages << pageShift), range);
-        z.setOpenLocked(true);
-        return z;
-    }
-
     /**
      * ee21453 documents "a free never fails for it" (Builder#residentFreeLimit): a failed release turns the limit
      * off. But the warning is logged inside freeLocked, under the zone lock, outside any guard: a log handler that
@@ -95,8 +50,9 @@ class FixesReviewDefectTest {
     @Test
     void aThrowingLogHandlerOnTheLimitsWarningDoesNotLoseTheRestOfABatchOfFrees() throws Exception {
         int pages = 4096; // 16 MiB of 4 KiB pages: the 4 MiB floor is 1,024 pages
-        MlockedRange range = new MlockedRange((long) pages << 12, 12);
-        Zone z = zone(pages, 12, 10, 0.0, range);
+        TestZones.RecordingRange range = new TestZones.RecordingRange((long) pages << 12, 12);
+        range.failing = true;
+        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, 12, 10, 0.0, range);
         int n = 8;
         int[] cached = new int[n];
         for (int i = 0; i < n; i++) {
@@ -122,37 +78,6 @@ class FixesReviewDefectTest {
         assertEquals(pages, z.freePagesLocked(), "every block was given back");
     }
 
-    /** Counts releases. */
-    static final class CountingRange implements AddressRange {
-        final AddressRange real;
-        int releases;
-
-        CountingRange(long bytes, int pageShift) {
-            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
-        }
-
-        @Override
-        public MemorySegment segment() {
-            return real.segment();
-        }
-
-        @Override
-        public boolean canRelease() {
-            return true;
-        }
-
-        @Override
-        public void close(boolean keepMapped) {
-            real.close(keepMapped);
-        }
-
-        @Override
-        public void release(long offset, long bytes) {
-            releases++;
-            real.release(offset, bytes);
-        }
-    }
-
     /**
      * Cost of ee21453's loop: one free makes as many madvise calls as it takes to get back within the budget, under
      * the zone lock. The budget falls with the freed pages times the fraction, and the blocks the loop returns after
@@ -165,8 +90,8 @@ class FixesReviewDefectTest {
     void oneFreeDoesNotMakeHundredsOfReleasesUnderTheZoneLock() {
         int pages = 1 << 17; // 512 MiB of 4 KiB pages (reserved, a fraction touched)
         double limit = 0.9;
-        CountingRange range = new CountingRange((long) pages << 12, 12);
-        Zone z = zone(pages, 12, 10, limit, range);
+        TestZones.RecordingRange range = new TestZones.RecordingRange((long) pages << 12, 12);
+        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, 12, 10, limit, range);
         int blocks = 4;
         int[] big = new int[blocks];
         for (int i = 0; i < blocks; i++) {

@@ -1,7 +1,6 @@
 package io.hotmem.internal;
 
 import io.hotmem.MemoryBacking;
-import io.hotmem.NodeSpec;
 import io.hotmem.ZoneType;
 import io.hotmem.internal.prim.AddressRange;
 import org.junit.jupiter.api.Test;
@@ -23,18 +22,12 @@ class ZonePlacementTest {
     private static final int PAGE_SHIFT = 12;
 
     private static Zone zone(int pages, int maxOrder, double residentFreeLimit) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.NORMAL, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker(), residentFreeLimit);
-        node.zones[0] = z;
-        AddressRange b = AddressRange.reserve(MemoryBacking.MMAP, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
-        z.lock.lock();
-        z.plugLocked(b.segment(), b);
-        z.setOpenLocked(true);
-        return z;
+        return TestZones.plugged(ZoneType.NORMAL, pages, PAGE_SHIFT, maxOrder, residentFreeLimit,
+                AddressRange.reserve(MemoryBacking.MMAP, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT));
     }
 
     private static long residentFree(Zone z) {
-        return z.freePagesLocked() - z.purgedPagesLocked();
+        return TestZones.residentFree(z);
     }
 
     @Test
@@ -149,25 +142,19 @@ class ZonePlacementTest {
     @Test
     void aPurgeTheOsRefusesTurnsPurgingOffForTheZoneAndChangesNothing() {
         int pages = 1024;
-        ZoneReviewDefectTest.FailingRange range = new ZoneReviewDefectTest.FailingRange((long) pages << PAGE_SHIFT,
-                PAGE_SHIFT);
-        Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.NORMAL, node, 0, pages, PAGE_SHIFT, 10, new Ticker());
-        node.zones[0] = z;
-        z.lock.lock();
-        z.plugLocked(range.segment().asSlice(0, (long) pages << PAGE_SHIFT), range);
-        z.setOpenLocked(true);
+        TestZones.RecordingRange range = new TestZones.RecordingRange((long) pages << PAGE_SHIFT, PAGE_SHIFT);
+        Zone z = TestZones.plugged(ZoneType.NORMAL, pages, PAGE_SHIFT, 10, Double.POSITIVE_INFINITY, range);
         int a = z.allocateLocked(4, 1, true);
         z.allocateLocked(4, 2, true); // a's buddy stays used: a stays an order-4 block when freed
         z.freeLocked(a);
         long resident = residentFree(z);
-        range.armed = true;
+        range.failing = true;
         long[] purged = new long[1];
         assertEquals(a, z.purgeLocked(0, 0, 4096, Long.MAX_VALUE, purged), "the walk stops at the refused block");
         assertEquals(0, purged[0]);
         assertEquals(resident, residentFree(z), "the block stays free and resident");
         z.checkLocked();
-        range.armed = false;
+        range.failing = false;
         assertEquals(pages, z.purgeLocked(0, 0, 4096, Long.MAX_VALUE, purged), "purging is off for the zone");
         assertEquals(0, purged[0]);
         assertEquals(a, z.allocateLocked(4, 3, true), "the block is still there to allocate");

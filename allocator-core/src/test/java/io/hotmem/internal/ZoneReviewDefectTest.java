@@ -1,12 +1,10 @@
 package io.hotmem.internal;
 
 import io.hotmem.MemoryBacking;
-import io.hotmem.NodeSpec;
 import io.hotmem.ZoneType;
 import io.hotmem.internal.prim.AddressRange;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -14,20 +12,6 @@ import static org.junit.jupiter.api.Assertions.fail;
 
 /** Adversarial review of the zone placement and the resident free limit (commit 64fc5dd). */
 class ZoneReviewDefectTest {
-
-    private static Zone zone(int pages, int pageShift, int maxOrder, double limit, AddressRange range) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << pageShift), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.MOVABLE, node, 0, pages, pageShift, maxOrder, new Ticker(), limit);
-        node.zones[0] = z;
-        z.lock.lock();
-        z.plugLocked(range.segment().asSlice(0, (long) pages << pageShift), range);
-        z.setOpenLocked(true);
-        return z;
-    }
-
-    private static long residentFree(Zone z) {
-        return z.freePagesLocked() - z.purgedPagesLocked();
-    }
 
     /**
      * The class comment (Placement), the Builder's Javadoc and the README say a zone keeps at most the fraction of
@@ -40,7 +24,7 @@ class ZoneReviewDefectTest {
         int pages = 32768; // 128 MiB of 4 KiB pages
         double limit = 0.1;
         AddressRange range = AddressRange.reserve(MemoryBacking.MMAP, (long) pages << 12, 1 << 12);
-        Zone z = zone(pages, 12, 10, limit, range);
+        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, 12, 10, limit, range);
         long floor = Zone.RESIDENT_FREE_FLOOR_BYTES >>> 12;
         int blocks = pages / 16;
         int[] heads = new int[blocks];
@@ -52,7 +36,7 @@ class ZoneReviewDefectTest {
         for (int i = 0; i < 360; i += 2) {
             z.freeLocked(heads[i]);
         }
-        assertEquals(2880, residentFree(z));
+        assertEquals(2880, TestZones.residentFree(z));
         // Now the application frees most of its data (blocks 512 and up, which merge only among themselves).
         for (int i = 512; i < blocks; i++) {
             z.freeLocked(heads[i]);
@@ -60,41 +44,8 @@ class ZoneReviewDefectTest {
         z.checkLocked();
         long active = pages - z.freePagesLocked();
         long cap = Math.max(floor, (long) (active * limit));
-        assertTrue(residentFree(z) <= cap, "resident free " + residentFree(z) + " pages over the cap " + cap
+        assertTrue(TestZones.residentFree(z) <= cap, "resident free " + TestZones.residentFree(z) + " pages over the cap " + cap
                 + " (max(floor " + floor + ", " + limit + " x active " + active + "))");
-    }
-
-    /** An MMAP range whose release fails once armed (as madvise(MADV_DONTNEED) does on mlock-ed pages: EINVAL). */
-    static final class FailingRange implements AddressRange {
-        final AddressRange real;
-        boolean armed;
-
-        FailingRange(long bytes, int pageShift) {
-            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
-        }
-
-        @Override
-        public MemorySegment segment() {
-            return real.segment();
-        }
-
-        @Override
-        public boolean canRelease() {
-            return true;
-        }
-
-        @Override
-        public void close(boolean keepMapped) {
-            real.close(keepMapped);
-        }
-
-        @Override
-        public void release(long offset, long bytes) {
-            if (armed) {
-                throw new IllegalStateException("madvise(MADV_DONTNEED, " + bytes + " bytes) failed: errno 22");
-            }
-            real.release(offset, bytes);
-        }
     }
 
     /**
@@ -105,19 +56,19 @@ class ZoneReviewDefectTest {
     @Test
     void aReleaseFailingInTheFreeOfAnExactRunLeavesTheZoneConsistent() {
         int pages = 4096; // 16 MiB
-        FailingRange range = new FailingRange((long) pages << 12, 12);
-        Zone z = zone(pages, 12, 10, 0.0, range);
+        TestZones.RecordingRange range = new TestZones.RecordingRange((long) pages << 12, 12);
+        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, 12, 10, 0.0, range);
         int a = z.allocateLocked(10, 1, true); // 4 MiB
         int b = z.allocateRunLocked(768, 2, true); // 3 MiB: tiles of 512 and 256 pages when freed
         z.freeLocked(a); // 1024 resident free pages: the floor, kept
         z.checkLocked();
-        range.armed = true;
+        range.failing = true;
         try {
             z.freeLocked(b); // its first tile takes the zone over the floor: released, and the release fails
         } catch (IllegalStateException expected) {
             // the free fails: what does it leave behind?
         }
-        range.armed = false;
+        range.failing = false;
         try {
             z.checkLocked();
         } catch (IllegalStateException e) {

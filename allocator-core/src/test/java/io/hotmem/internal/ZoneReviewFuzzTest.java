@@ -1,13 +1,9 @@
 package io.hotmem.internal;
 
-import io.hotmem.MemoryBacking;
-import io.hotmem.NodeSpec;
 import io.hotmem.ZoneType;
-import io.hotmem.internal.prim.AddressRange;
 import org.junit.jupiter.params.ParameterizedTest;
 import org.junit.jupiter.params.provider.CsvSource;
 
-import java.lang.foreign.MemorySegment;
 import java.lang.foreign.ValueLayout;
 import java.util.ArrayList;
 import java.util.List;
@@ -26,26 +22,16 @@ import static org.junit.jupiter.api.Assertions.fail;
 class ZoneReviewFuzzTest {
 
     /** An MMAP range that checks every release against the blocks the test holds (live, cached, targets). */
-    static final class CheckingRange implements AddressRange {
-        final AddressRange real;
+    static final class CheckingRange extends TestZones.RecordingRange {
         /** In-use runs: head page -> pages (zone offset 0, so the range offset is the page times the page size). */
         final TreeMap<Integer, Integer> inUse = new TreeMap<>();
-        final int pageShift;
-        long releases;
 
         CheckingRange(long bytes, int pageShift) {
-            this.real = AddressRange.reserve(MemoryBacking.MMAP, bytes, 1L << pageShift);
-            this.pageShift = pageShift;
+            super(bytes, pageShift);
         }
 
         @Override
-        public MemorySegment segment() {
-            return real.segment();
-        }
-
-        @Override
-        public void release(long offset, long bytes) {
-            releases++;
+        void check(long offset, long bytes) {
             int from = (int) (offset >>> pageShift);
             int to = (int) ((offset + bytes) >>> pageShift);
             var below = inUse.floorEntry(to - 1);
@@ -53,32 +39,7 @@ class ZoneReviewFuzzTest {
                 fail("released pages [" + from + ", " + to + ") while the run at " + below.getKey() + " of "
                         + below.getValue() + " pages is in use");
             }
-            real.release(offset, bytes);
         }
-
-        @Override
-        public boolean canRelease() {
-            return true;
-        }
-
-        @Override
-        public void close(boolean keepMapped) {
-            real.close(keepMapped);
-        }
-    }
-
-    private static Zone zone(int pages, int pageShift, int maxOrder, double limit, AddressRange range) {
-        Node node = new Node(0, NodeSpec.fixed((long) pages << pageShift), 0, new Zone[1]);
-        Zone z = new Zone(0, ZoneType.MOVABLE, node, 0, pages, pageShift, maxOrder, new Ticker(), limit);
-        node.zones[0] = z;
-        z.lock.lock();
-        z.plugLocked(range.segment().asSlice(0, (long) pages << pageShift), range);
-        z.setOpenLocked(true);
-        return z;
-    }
-
-    private static long residentFree(Zone z) {
-        return z.freePagesLocked() - z.purgedPagesLocked();
     }
 
     /**
@@ -93,7 +54,7 @@ class ZoneReviewFuzzTest {
         int pages = 1000; // not a power of two: a carved tail
         int maxOrder = 6;
         CheckingRange range = new CheckingRange((long) pages << pageShift, pageShift);
-        Zone z = zone(pages, pageShift, maxOrder, limit, range);
+        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, pageShift, maxOrder, limit, range);
         SplittableRandom rnd = new SplittableRandom(seed);
         List<Integer> live = new ArrayList<>();
         List<Integer> cached = new ArrayList<>();
