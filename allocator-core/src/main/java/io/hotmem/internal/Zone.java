@@ -569,7 +569,8 @@ final class Zone extends ZonePadAfter {
      * Under {@link #residentFreeLimit}: returns resident free blocks to the OS, the oldest of the largest order
      * first, until the resident free pages are within the budget or {@link #RELEASES_PER_FREE} blocks went back
      * (see Placement). A release that fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block
-     * resident, and turns the limit off for this zone with one warning: a free never fails for it.
+     * resident, and turns the limit and the purge off for this zone ({@link #releaseFreeLocked}): a free never fails
+     * for it.
      */
     private void applyResidentFreeLimitLocked() {
         if (releaseFailed || !range.canRelease()) {
