@@ -785,7 +785,8 @@ public interface PageAllocator extends AutoCloseable {
          * per zone): a free that leaves more (because it freed memory, or because the memory in use fell) returns
          * resident free blocks, the oldest first, to the operating system at once ({@code madvise(MADV_DONTNEED)}
          * with MMAP backing; ARENA memory cannot be returned), rather than after {@link #purgeAfter}; at most 16
-         * blocks per free, so a zone over its cap in many small blocks comes back under it over the next frees. For workloads
+         * blocks per free (or per batch a thread cache or a move frees at once), so a zone over its cap in many small
+         * blocks comes back under it over the next frees. For workloads
          * that free faster than the purge delay and must keep their resident size near their data: measured on a
          * 512 MiB churn of 4-256 KiB buffers (the README's fragmentation benchmark), 0.05 keeps the peak within 1.09
          * of the live bytes (1.48-1.55 without), at 2.5 times the churn time; a small live set that churns large

@@ -239,9 +239,7 @@ final class Relocator {
         if (freeCount > 0) {
             src.lock.lock();
             try {
-                for (int k = 0; k < freeCount; k++) {
-                    src.freeLocked(b.toFree[k]);
-                }
+                src.freeAllLocked(b.toFree, 0, freeCount); // the resident free limit once for the batch
             } finally {
                 src.lock.unlock();
             }

@@ -121,8 +121,9 @@ final class Zone extends ZonePadAfter {
     /** The resident free memory every zone may keep whatever its {@link #residentFreeLimit}. */
     static final long RESIDENT_FREE_FLOOR_BYTES = 4L << 20;
     /**
-     * Blocks one free returns at most under {@link #residentFreeLimit} (each is a system call under the zone lock):
-     * a zone over its limit in many small blocks comes back within it over the next frees, or by the agent's purge.
+     * Blocks one free, or one lock hold that frees a batch, returns at most under {@link #residentFreeLimit} (each
+     * is a system call under the zone lock): a zone over its limit in many small blocks comes back within it over
+     * the next frees, or by the agent's purge.
      */
     static final int RELEASES_PER_FREE = 16;
 
@@ -520,18 +521,35 @@ final class Zone extends ZonePadAfter {
     }
 
     /**
-     * Returns the block at head {@code page} and merges it with free buddies as far as they go.
-     * Merge order matters: the merged block's head is the lower of the two heads, and its buddy is looked up at
-     * the next order from that head.
+     * Returns the block at head {@code page} and merges it with free buddies as far as they go, then applies the
+     * {@link #residentFreeLimit}. Merge order matters: the merged block's head is the lower of the two heads, and
+     * its buddy is looked up at the next order from that head.
      *
      * @return the order of the block that was freed
      */
     int freeLocked(int page) {
         assert lock.isHeldByCurrentThread();
-        return freeLocked(page, ticker.now());
+        int order = freeBlockLocked(page, ticker.now());
+        applyResidentFreeLimitLocked();
+        return order;
     }
 
-    private int freeLocked(int page, int now) {
+    /**
+     * Frees the blocks at heads {@code pages[from .. from + count)}, as {@link #freeLocked} each, and applies the
+     * {@link #residentFreeLimit} once after them all: one lock hold returns at most {@link #RELEASES_PER_FREE}
+     * blocks to the OS, however many blocks it frees (a thread cache's spill, a relocation's batch).
+     */
+    void freeAllLocked(int[] pages, int from, int count) {
+        assert lock.isHeldByCurrentThread();
+        int now = ticker.now();
+        for (int i = from; i < from + count; i++) {
+            freeBlockLocked(pages[i], now);
+        }
+        applyResidentFreeLimitLocked();
+    }
+
+    /** {@link #freeLocked} without the resident free limit: the caller applies it once per lock hold. */
+    private int freeBlockLocked(int page, int now) {
         if (info == null) {
             // Only a free racing with close() gets here: the allocator's memory is gone already.
             throw new IllegalStateException(label() + " of node " + node.id + " is unplugged");
@@ -558,22 +576,19 @@ final class Zone extends ZonePadAfter {
                 mergeFree(tile, k, now);
             }
         }
-        // Every tile is linked and counted: the zone is consistent whatever the limit's release does.
-        if (residentFreeLimit != Double.POSITIVE_INFINITY) {
-            applyResidentFreeLimitLocked();
-        }
         return order;
     }
 
     /**
      * Under {@link #residentFreeLimit}: returns resident free blocks to the OS, the oldest of the largest order
      * first, until the resident free pages are within the budget or {@link #RELEASES_PER_FREE} blocks went back
-     * (see Placement). A release that fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block
+     * (see Placement); once per lock hold that frees ({@link #freeLocked}, {@link #freeAllLocked}). A release that fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block
      * resident, and turns the limit and the purge off for this zone ({@link #releaseFreeLocked}): a free never fails
      * for it.
      */
     private void applyResidentFreeLimitLocked() {
-        if (releaseFailed || !range.canRelease()) {
+        // After the frees: every tile is linked and counted, so the zone is consistent whatever a release does.
+        if (residentFreeLimit == Double.POSITIVE_INFINITY || releaseFailed || !range.canRelease()) {
             return;
         }
         long budget = residentFreeBudget();
@@ -664,11 +679,7 @@ final class Zone extends ZonePadAfter {
 
     /** Takes back {@code count} blocks from a thread cache: {@code pages[from .. from + count)}. */
     void returnCachedLocked(int[] pages, int from, int count) {
-        assert lock.isHeldByCurrentThread();
-        int now = ticker.now();
-        for (int i = from; i < from + count; i++) {
-            freeLocked(pages[i], now);
-        }
+        freeAllLocked(pages, from, count);
     }
 
     // ------------------------------------------------------------------------------------------------ purge
