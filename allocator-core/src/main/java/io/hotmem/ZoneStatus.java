@@ -10,7 +10,9 @@ import java.util.Locale;
  * <p>{@code cachedPages} and {@code purgedPages} are parts of {@code freePages}: free pages held in threads'
  * caches (free for their threads at once, given back on {@link PageAllocator#trimCaches()}, disable, drain, or
  * after a while idle), and free pages whose memory went back to the operating system (they are used again at once,
- * and read as zero). The resident free pages are {@code freePages - purgedPages}. The cached count is sampled
+ * and read as zero). The resident free pages are at most {@code freePages - purgedPages}: a cached block is never
+ * counted purged, though its memory may not have been touched yet (a cache can hold never-used memory). The cached
+ * count is sampled
  * without stopping the threads that own the caches, so while they allocate it is approximate; the other
  * counters are read together under the zone's lock.
  *
