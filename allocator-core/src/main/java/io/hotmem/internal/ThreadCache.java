@@ -388,7 +388,7 @@ final class ThreadCache {
         }
         z.lockForAllocation();
         try {
-            z.returnCachedLocked(pages, 0, n);
+            z.freeAllLocked(pages, 0, n);
         } finally {
             z.lock.unlock();
         }

@@ -537,7 +537,7 @@ final class Zone extends ZonePadAfter {
     /**
      * Frees the blocks at heads {@code pages[from .. from + count)}, as {@link #freeLocked} each, and applies the
      * {@link #residentFreeLimit} once after them all: one lock hold returns at most {@link #RELEASES_PER_FREE}
-     * blocks to the OS, however many blocks it frees (a thread cache's spill, a relocation's batch).
+     * blocks to the OS, however many blocks it frees (a thread cache giving blocks back, a relocation's batch).
      */
     void freeAllLocked(int[] pages, int from, int count) {
         assert lock.isHeldByCurrentThread();
@@ -582,9 +582,9 @@ final class Zone extends ZonePadAfter {
     /**
      * Under {@link #residentFreeLimit}: returns resident free blocks to the OS, the oldest of the largest order
      * first, until the resident free pages are within the budget or {@link #RELEASES_PER_FREE} blocks went back
-     * (see Placement); once per lock hold that frees ({@link #freeLocked}, {@link #freeAllLocked}). A release that fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block
-     * resident, and turns the limit and the purge off for this zone ({@link #releaseFreeLocked}): a free never fails
-     * for it.
+     * (see Placement); once per lock hold that frees ({@link #freeLocked}, {@link #freeAllLocked}). A release that
+     * fails (mlock-ed memory refuses {@code MADV_DONTNEED}) leaves its block resident, and turns the limit and the
+     * purge off for this zone ({@link #purgeFreeBlockLocked}): a free never fails for it.
      */
     private void applyResidentFreeLimitLocked() {
         // After the frees: every tile is linked and counted, so the zone is consistent whatever a release does.
@@ -599,11 +599,9 @@ final class Zone extends ZonePadAfter {
                 order--;
                 continue;
             }
-            if (!releaseFreeLocked(page, order)) {
+            if (!purgeFreeBlockLocked(page, order)) {
                 return;
             }
-            removeFree(order, page);
-            pushFree(order, page, 0); // to the tail, among the purged blocks
             released++;
         }
     }
@@ -624,15 +622,15 @@ final class Zone extends ZonePadAfter {
     }
 
     /**
-     * Returns the free block {@code [page, order]} to the OS; the caller then marks it purged. A failure (mlock-ed
-     * memory) sets {@link #releaseFailed}, with one warning, and changes nothing else.
+     * Returns the resident free block {@code [page, order]} to the OS and moves it to its list's tail as purged
+     * (see Placement). A failure (mlock-ed memory) sets {@link #releaseFailed}, with one warning, and changes nothing
+     * else.
      *
      * @return whether the memory went back
      */
-    private boolean releaseFreeLocked(int page, int order) {
+    private boolean purgeFreeBlockLocked(int page, int order) {
         try {
             range.release(offsetInRange + byteOffset(page), (long) 1 << (order + pageShift));
-            return true;
         } catch (RuntimeException e) {
             releaseFailed = true; // first: whatever the log does, the caller goes on
             try {
@@ -644,6 +642,9 @@ final class Zone extends ZonePadAfter {
             }
             return false;
         }
+        removeFree(order, page);
+        pushFree(order, page, 0); // to the tail, among the purged blocks
+        return true;
     }
 
     /** @return the resident free pages the zone may keep under {@link #residentFreeLimit} (see Placement) */
@@ -677,11 +678,6 @@ final class Zone extends ZonePadAfter {
         return n;
     }
 
-    /** Takes back {@code count} blocks from a thread cache: {@code pages[from .. from + count)}. */
-    void returnCachedLocked(int[] pages, int from, int count) {
-        freeAllLocked(pages, from, count);
-    }
-
     // ------------------------------------------------------------------------------------------------ purge
 
     /**
@@ -705,11 +701,9 @@ final class Zone extends ZonePadAfter {
             if ((head & FREE_HEAD) != 0) {
                 int since = owner[page];
                 if (since != 0 && now - since >= minTicks) {
-                    if (!releaseFreeLocked(page, order)) {
+                    if (!purgeFreeBlockLocked(page, order)) {
                         break; // not again each round: the warning said so once
                     }
-                    removeFree(order, page);
-                    pushFree(order, page, 0); // to the tail, among the purged blocks
                     purged += 1L << order;
                 }
                 page += 1 << order;

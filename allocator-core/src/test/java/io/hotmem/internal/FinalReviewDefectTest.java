@@ -15,8 +15,8 @@ class FinalReviewDefectTest {
     /**
      * Builder#residentFreeLimit promises "at most 16 blocks per free" (b4bd251: each release is an madvise under the
      * zone lock). The bound is per Zone#freeLocked, but one public free can run many of them in one zone-lock hold:
-     * ThreadCache#free, on a full stack, spills its oldest half through Zone#returnCachedLocked, which calls
-     * freeLocked (and so the limit, up to 16 releases) for every block. For single pages with 4 KiB pages a stack
+     * ThreadCache#free, on a full stack, spilled its oldest half through a zone method that called freeLocked (and
+     * so the limit, up to 16 releases) for every block; Zone#freeAllLocked now applies the limit once per batch. For single pages with 4 KiB pages a stack
      * holds ThreadCache.largestCapacity(12) = 256 blocks, so one free spills 128 blocks: a zone over its limit in
      * small blocks (the state the 16-bound was made for: the active set fell) makes up to 128 x 16 releases in
      * that one free, holding the lock.
@@ -55,7 +55,7 @@ class FinalReviewDefectTest {
         }
         int before = range.releases;
         long t = System.nanoTime();
-        z.returnCachedLocked(cached, 0, spill);
+        z.freeAllLocked(cached, 0, spill);
         long micros = (System.nanoTime() - t) / 1000;
         z.checkLocked();
         int releases = range.releases - before;

@@ -43,8 +43,8 @@ class FixesReviewDefectTest {
     /**
      * ee21453 documents "a free never fails for it" (Builder#residentFreeLimit): a failed release turns the limit
      * off. But the warning is logged inside freeLocked, under the zone lock, outside any guard: a log handler that
-     * throws makes the free throw. When the free is one of a batch (a thread cache spill or reclaim through
-     * returnCachedLocked, the relocator's frees of moved blocks) the blocks after it are never given back: they stay
+     * throws makes the free throw. When the free is one of a batch (a thread cache spill or reclaim, which
+     * then freed block by block, the relocator's frees of moved blocks) the blocks after it are never given back: they stay
      * counted active in the zone forever (the cache and the table have already let them go).
      */
     @Test
@@ -64,7 +64,7 @@ class FixesReviewDefectTest {
         Runnable restore = failingLogging();
         try {
             try {
-                z.returnCachedLocked(cached, 0, n); // the first block takes the zone over the floor: release fails
+                z.freeAllLocked(cached, 0, n); // the first block takes the zone over the floor: release fails
             } catch (RuntimeException e) {
                 z.checkLocked();
                 fail("returning " + n + " cached blocks threw after " + range.releases + " failed release(s) ("

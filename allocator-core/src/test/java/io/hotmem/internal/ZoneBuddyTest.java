@@ -180,7 +180,7 @@ class ZoneBuddyTest {
         assertEquals(8, z.liveBlocksLocked(), "cached blocks are out of the buddy");
         assertEquals(13, z.ownerLocked(got[3]), "each block is owned by its cached slot");
         z.checkLocked();
-        z.returnCachedLocked(got, 0, 7);
+        z.freeAllLocked(got, 0, 7);
         assertEquals(63, z.freePagesLocked());
         z.checkLocked();
         z.setOpenLocked(false);

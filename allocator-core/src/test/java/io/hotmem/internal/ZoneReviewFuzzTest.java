@@ -120,7 +120,7 @@ class ZoneReviewFuzzTest {
                     range.inUse.remove(back[i]);
                 }
                 what = "return " + n + " cached";
-                z.returnCachedLocked(back, 0, n);
+                z.freeAllLocked(back, 0, n);
             } else if (op < 96) {
                 int from = rnd.nextInt(4) == 0 ? rnd.nextInt(pages) : 0;
                 what = "purge from " + from;
@@ -139,7 +139,7 @@ class ZoneReviewFuzzTest {
                     verify(z, p);
                     range.inUse.remove(p);
                 }
-                z.returnCachedLocked(back, 0, back.length);
+                z.freeAllLocked(back, 0, back.length);
                 cached.clear();
                 z.checkLocked();
                 assertEquals(pages, z.freePagesLocked());
