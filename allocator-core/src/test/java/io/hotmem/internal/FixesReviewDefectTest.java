@@ -88,25 +88,10 @@ class FixesReviewDefectTest {
      */
     @Test
     void oneFreeDoesNotMakeHundredsOfReleasesUnderTheZoneLock() {
-        int pages = 1 << 17; // 512 MiB of 4 KiB pages (reserved, a fraction touched)
-        double limit = 0.9;
-        TestZones.RecordingRange range = new TestZones.RecordingRange((long) pages << 12, 12);
-        Zone z = TestZones.plugged(ZoneType.MOVABLE, pages, 12, 10, limit, range);
-        int blocks = 4;
-        int[] big = new int[blocks];
-        for (int i = 0; i < blocks; i++) {
-            big[i] = z.allocateLocked(10, 1 + i, true); // 4 MiB
-        }
-        int singles = 9 * 1024 * blocks; // free singles within 0.9 of the active pages: 36,864 <= 0.9 x 40,960
-        int[] small = new int[2 * singles];
-        for (int i = 0; i < small.length; i++) {
-            small[i] = z.allocateLocked(0, 100 + i, true);
-            z.memory.set(java.lang.foreign.ValueLayout.JAVA_BYTE, z.byteOffset(small[i]), (byte) 1);
-        }
-        java.util.Arrays.sort(small);
-        for (int i = 0; i < small.length; i += 2) {
-            z.freeLocked(small[i]); // every other page: each free single has a live buddy
-        }
+        TestZones.FreeSinglesNearTheLimit f = TestZones.FreeSinglesNearTheLimit.build();
+        Zone z = f.zone();
+        TestZones.RecordingRange range = f.range();
+        int[] big = f.big();
         assertEquals(0, range.releases, "within the limit");
         long t = System.nanoTime();
         z.freeLocked(big[0]);
