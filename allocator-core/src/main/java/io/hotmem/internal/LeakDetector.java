@@ -334,12 +334,15 @@ final class LeakDetector {
      * @return the tracked live allocations and the leaked pins, by site, largest bytes first
      */
     LeakReport report(HandleTable table) {
+        sweep(table); // SAMPLED: freed records go first (they hold their sites' classes)
         return report(table, Integer.MAX_VALUE);
     }
 
-    /** {@link #report(HandleTable)} of at most {@code maxRecords} tracked allocations (a bounded close). */
+    /**
+     * {@link #report(HandleTable)} of at most {@code maxRecords} tracked allocations (a bounded close), without the
+     * sweep: the caller swept.
+     */
     private LeakReport report(HandleTable table, int maxRecords) {
-        sweep(table); // SAMPLED: freed records go first (they hold their sites' classes)
         Map<String, Tally> live = new HashMap<>();
         int seen = 0;
         for (Map.Entry<Long, TrackedAllocation> e : allocations.entrySet()) {
