@@ -665,6 +665,41 @@ class ScopedReadTest {
         }
     }
 
+    /**
+     * An exception a reader throws on a view that a move made stale is a retry, not the result, in each of the three
+     * scoped reads: the first call (the inlined first attempt) remaps the allocation's zone, so its validation fails,
+     * and throws; the second call's value is returned, and nothing stays pinned.
+     */
+    @Test
+    void anExceptionFromAViewAMoveMadeStaleIsARetry() {
+        try (PageAllocator a = threeNodes("scoped-stale-throw")) {
+            long h = a.allocate(5000, AllocFlags.HOTREMOVABLE, 1);
+            a.setLong(h, 8, 77L);
+            a.setLong(h, 16, 88L);
+            AtomicInteger calls = new AtomicInteger();
+            java.util.function.Function<java.lang.foreign.MemorySegment, Long> moveThenThrowOnce = s -> {
+                if (calls.incrementAndGet() == 1) {
+                    RelocationReport rep = a.remap(a.zoneOf(h), DEADLINE);
+                    assertTrue(rep.complete() && rep.moved() == 1, rep::toString);
+                    throw new IllegalStateException("thrown on a view the move made stale");
+                }
+                return s.get(JAVA_LONG_UNALIGNED, 8) + s.get(JAVA_LONG_UNALIGNED, 16);
+            };
+
+            assertEquals(165L, a.read(h, moveThenThrowOnce));
+            assertEquals(2, calls.getAndSet(0), "read: one stale call, one that counts");
+            assertEquals(165L, a.readAsLong(h, moveThenThrowOnce::apply));
+            assertEquals(2, calls.getAndSet(0), "readAsLong(whole): one stale call, one that counts");
+            assertEquals(165L, a.readAsLong(h, 0, 24, moveThenThrowOnce::apply));
+            assertEquals(2, calls.getAndSet(0), "readAsLong(part): one stale call, one that counts");
+
+            RelocationReport after = a.remap(a.zoneOf(h), DEADLINE);
+            assertTrue(after.complete() && after.moved() == 1, () -> "nothing stayed pinned: " + after);
+            a.free(h);
+            Snapshots.check(a);
+        }
+    }
+
     /** Reading outside the view (which is exactly sizeOf(handle) bytes, not the block) throws IndexOutOfBounds. */
     @Test
     void aReaderReadingOutsideTheViewGetsIndexOutOfBounds() {
