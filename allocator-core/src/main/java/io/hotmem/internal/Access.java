@@ -255,13 +255,6 @@ final class Access {
 
     // ------------------------------------------------------------------------------------------------ scoped
 
-    /*
-     * Each scoped read is a first optimistic attempt, small enough for the JIT to inline into its caller (so that the
-     * reader is inlined too, its view is scalar-replaced and its bounds checks fold against a constant length), and
-     * an out-of-line rest: the attempts left, then a pinned read. A reader's exception from the first attempt goes to
-     * the rest with the state it began at: thrown as the reader's own if that view was consistent, a retry if not.
-     */
-
     /**
      * A scoped read: {@code reader} sees a read-only view of the allocation, optimistically (possibly stale, as
      * the contract in {@code PageAllocator.read} says), then under a pin.
@@ -271,29 +264,8 @@ final class Access {
         ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        long s = HandleProtocol.beginRead(c, base, handle);
-        long size = HandleTable.lpSize(c, base);
-        long loc = HandleTable.lpLocation(c, base);
-        R r;
-        try {
-            r = reader.apply(readOnly.asSlice(offsetOf(loc), size));
-        } catch (RuntimeException e) {
-            return readContended(c, base, handle, reader, s, e);
-        }
-        return HandleProtocol.validate(c, base, s) ? r : readContended(c, base, handle, reader, s, null);
-    }
-
-    /**
-     * The rest of {@link #read(long, Function)} after a first attempt begun at state {@code s} that failed
-     * validation or threw {@code thrown}.
-     */
-    private <R> R readContended(long[] c, int base, long handle, Function<? super MemorySegment, ? extends R> reader,
-                                long s, RuntimeException thrown) {
-        if (thrown != null && HandleProtocol.validate(c, base, s)) {
-            throw thrown; // the view was consistent: the reader's own exception
-        }
-        for (int attempt = 1; attempt < OPTIMISTIC_TRIES; attempt++) {
-            s = HandleProtocol.beginRead(c, base, handle);
+        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+            long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);
             R r;
@@ -301,7 +273,7 @@ final class Access {
                 r = reader.apply(readOnly.asSlice(offsetOf(loc), size));
             } catch (RuntimeException e) {
                 if (HandleProtocol.validate(c, base, s)) {
-                    throw e;
+                    throw e; // the view was consistent: the reader's own exception
                 }
                 continue; // a stale view made the reader fail: retry
             }
@@ -317,63 +289,27 @@ final class Access {
         }
     }
 
-    /** {@link #read(long, Function)} for a reader that returns a long (no boxing), of the whole allocation. */
-    long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader) {
-        Objects.requireNonNull(reader, "reader");
-        ctx.checkOpen();
-        long[] c = table.chunk(handle);
-        int base = HandleLayout.base(handle);
-        long s = HandleProtocol.beginRead(c, base, handle);
-        long size = HandleTable.lpSize(c, base);
-        long loc = HandleTable.lpLocation(c, base);
-        long r;
-        try {
-            r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc), size));
-        } catch (RuntimeException e) {
-            return readAsLongContended(c, base, handle, 0, 0, true, reader, s, e);
-        }
-        return HandleProtocol.validate(c, base, s) ? r
-                : readAsLongContended(c, base, handle, 0, 0, true, reader, s, null);
-    }
-
     /**
-     * {@link #read(long, Function)} of {@code [offset, offset + length)} for a reader that returns a long: no
-     * boxing, and a reader that needs no captured offset (so no allocation per call).
+     * {@link #read} of {@code [offset, offset + length)} for a reader that returns a long: no boxing, and a reader
+     * that needs no captured offset (so no allocation per call).
      */
     long readAsLong(long handle, long offset, long length, ToLongFunction<? super MemorySegment> reader) {
-        Objects.requireNonNull(reader, "reader");
-        ctx.checkOpen();
-        long[] c = table.chunk(handle);
-        int base = HandleLayout.base(handle);
-        long s = HandleProtocol.beginRead(c, base, handle);
-        long size = HandleTable.lpSize(c, base);
-        long loc = HandleTable.lpLocation(c, base);
-        if (offset < 0 || length < 0 || offset > size - length) {
-            // Decided under a pin, where size is stable (a slot reused meanwhile could have paired this handle with
-            // another allocation's size).
-            return readAsLongContended(c, base, handle, offset, length, false, reader, s, null);
-        }
-        long r;
-        try {
-            r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc) + offset, length));
-        } catch (RuntimeException e) {
-            return readAsLongContended(c, base, handle, offset, length, false, reader, s, e);
-        }
-        return HandleProtocol.validate(c, base, s) ? r
-                : readAsLongContended(c, base, handle, offset, length, false, reader, s, null);
+        return readAsLong(handle, offset, length, false, reader);
     }
 
-    /**
-     * The rest of a {@code readAsLong} after a first attempt begun at state {@code s} that failed validation, threw
-     * {@code thrown}, or found the range outside the allocation's size.
-     */
-    private long readAsLongContended(long[] c, int base, long handle, long offset, long asked, boolean whole,
-                                     ToLongFunction<? super MemorySegment> reader, long s, RuntimeException thrown) {
-        if (thrown != null && HandleProtocol.validate(c, base, s)) {
-            throw thrown; // the view was consistent: the reader's own exception
-        }
-        for (int attempt = 1; attempt < OPTIMISTIC_TRIES; attempt++) {
-            s = HandleProtocol.beginRead(c, base, handle);
+    /** {@link #readAsLong(long, long, long, ToLongFunction)} of the whole allocation. */
+    long readAsLong(long handle, ToLongFunction<? super MemorySegment> reader) {
+        return readAsLong(handle, 0, 0, true, reader);
+    }
+
+    private long readAsLong(long handle, long offset, long asked, boolean whole,
+                            ToLongFunction<? super MemorySegment> reader) {
+        Objects.requireNonNull(reader, "reader");
+        ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
+        long[] c = table.chunk(handle);
+        int base = HandleLayout.base(handle);
+        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+            long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);
             long length = whole ? size : asked;
