@@ -20,7 +20,11 @@ import java.util.SplittableRandom;
 /**
  * Access cost through a handle against plain {@code MemorySegment}s, single thread, in-cache working set
  * (256 allocations of 1 KiB = 256 KiB), with two baselines holding the same bytes: one plain segment per buffer
- * ({@code segments...}, what a pool of buffers gives) and one 256 KiB segment ({@code segment...}).
+ * ({@code segments...}, what a pool of buffers gives) and one 256 KiB segment ({@code segment...}). A third baseline,
+ * {@code pagedSegmentsGetLong}, places each plain 1 KiB segment at the start of its own 4 KiB page, as hotmem
+ * places a 1 KiB allocation (its smallest block is one page): the same memory footprint and pages touched as the
+ * handle benchmarks, so that the difference between it and {@code segmentsGetLong} is layout, and the difference
+ * between it and {@code handleGetLong} is the handle protocol.
  * The {@code ...GetLong} and {@code ...SetLong} reads are a dependent chain: each long read holds the position of the
  * next one (a random permutation fixed in setup), so every side measures the latency of one read, not how many
  * independent reads the CPU overlaps. The {@code ...Independent} benchmarks read the same positions in a fixed
@@ -42,6 +46,8 @@ public class AccessBenchmark extends BenchmarkBase {
     private Arena arena;
     private MemorySegment plain;
     private MemorySegment[] segments;
+    private MemorySegment[] pagedSegments;
+    static final long PAGE = 4096;
     private int[] order;
     private int[] records;
     private long pinned;
@@ -63,6 +69,11 @@ public class AccessBenchmark extends BenchmarkBase {
         for (int i = 0; i < ALLOCATIONS; i++) {
             segments[i] = arena.allocate(SIZE, 64);
         }
+        MemorySegment paged = arena.allocate(ALLOCATIONS * PAGE, PAGE);
+        pagedSegments = new MemorySegment[ALLOCATIONS];
+        for (int i = 0; i < ALLOCATIONS; i++) {
+            pagedSegments[i] = paged.asSlice(i * PAGE, SIZE);
+        }
         // A random cycle over READS positions; position p = (allocation p / 128, long p % 128).
         int positions = ALLOCATIONS * SIZE / 8;
         SplittableRandom r = new SplittableRandom(1);
@@ -73,6 +84,7 @@ public class AccessBenchmark extends BenchmarkBase {
             a.setLong(handles[p / (SIZE / 8)], 8L * (p % (SIZE / 8)), next);
             plain.set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * p, next);
             segments[p / (SIZE / 8)].set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * (p % (SIZE / 8)), next);
+            pagedSegments[p / (SIZE / 8)].set(ValueLayout.JAVA_LONG_UNALIGNED, 8L * (p % (SIZE / 8)), next);
         }
         start = cycle[0];
         order = cycle;
@@ -105,6 +117,17 @@ public class AccessBenchmark extends BenchmarkBase {
         for (int k = 0; k < READS; k++) {
             int q = (int) p;
             p = segments[q >>> 7].get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * (q & 127));
+        }
+        return p;
+    }
+
+    @Benchmark
+    @OperationsPerInvocation(READS)
+    public long pagedSegmentsGetLong() {
+        long p = start;
+        for (int k = 0; k < READS; k++) {
+            int q = (int) p;
+            p = pagedSegments[q >>> 7].get(ValueLayout.JAVA_LONG_UNALIGNED, 8L * (q & 127));
         }
         return p;
     }
