@@ -41,9 +41,11 @@ import java.util.function.ToLongFunction;
  * {@link IllegalArgumentException} for bad sizes, flags, node or zone ids; {@link StaleHandleException} for a
  * handle that names no live allocation (checked before any memory is touched); {@link IndexOutOfBoundsException}
  * for an offset or length outside the allocation; {@link IllegalStateException} for an illegal transition, for
- * a node transition started from inside a {@link HotplugListener} callback, and for any call after
- * {@link #close()} (also one that races with it); {@link AllocationFailedException} when no zone can serve an
- * allocation.
+ * a node transition started from inside a {@link HotplugListener} callback, for freeing a pinned allocation, for
+ * a pin beyond the {@value #MAX_PINS} one allocation can hold at once (every write, copy and pinned read takes one
+ * for its duration, so they fail too while an allocation holds that many), for a {@link #pinLongTerm} that other
+ * pins keep from moving, and for any call after {@link #close()} (also one that races with it);
+ * {@link AllocationFailedException} when no zone can serve an allocation.
  *
  * <pre>{@code
  * PageAllocator a = PageAllocator.builder()
@@ -65,6 +67,13 @@ public interface PageAllocator extends AutoCloseable {
 
     /** Never a handle: what {@code tryAllocate} returns when it cannot allocate. */
     long NULL_HANDLE = 0L;
+
+    /**
+     * The most pins one allocation holds at once: {@link #pin}, {@link #pinLongTerm} and, for their duration,
+     * every write, copy and pinned read of the allocation take one; beyond it they throw
+     * {@link IllegalStateException} naming the handle.
+     */
+    int MAX_PINS = 65_535;
 
     /**
      * Returns a builder with the defaults: name "hotmem", 4 KiB pages, maxOrder 10, no node, AUTO backing, thread
@@ -315,6 +324,8 @@ public interface PageAllocator extends AutoCloseable {
      *
      * @param handle a live handle
      * @return the pin; close it promptly
+     * @throws IllegalStateException if the allocation holds {@value #MAX_PINS} pins already (pins that are never
+     *                               closed stay until the allocator closes)
      */
     Pin pin(long handle);
 
@@ -492,7 +503,10 @@ public interface PageAllocator extends AutoCloseable {
      *         meeting point, with their reasons in {@code failures}; {@code complete} when the scanners met and
      *         none was left
      * @throws IllegalArgumentException for an unknown zone or a negative timeout
-     * @throws IllegalStateException if the zone's node is not ENABLED, or the allocator is closed
+     * @throws IllegalStateException if the zone's node is not ENABLED, a remap of the zone is running (a drain or
+     *                               remap takes the zone's blocks away, and it takes no new ones meanwhile), either
+     *                               starts while the compaction runs (what moved stays moved), or the allocator is
+     *                               closed
      */
     RelocationReport compact(int zoneId, Duration timeout);
 
@@ -536,9 +550,14 @@ public interface PageAllocator extends AutoCloseable {
      * Pins an allocation for a long time (in-flight I/O): first moves it out of removable memory into a NORMAL
      * zone if it is not in one (Linux FOLL_LONGTERM), so it never blocks an unplug, then pins it.
      *
+     * <p>A block that is pinned cannot move: this waits for the other pins to close, at most 50 ms (enough for short
+     * pins on other threads), then fails (a pin the caller holds itself never closes meanwhile).
+     *
      * @param handle a live handle
      * @return the pin
      * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room for it
+     * @throws IllegalStateException if other pins keep it in removable memory for 50 ms (nothing changes), or it holds
+     *                               {@value #MAX_PINS} pins already
      */
     Pin pinLongTerm(long handle);
 

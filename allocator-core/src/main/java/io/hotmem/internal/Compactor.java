@@ -134,6 +134,8 @@ final class Compactor {
         FailureReason stop = null;
         boolean reached = false;
         boolean closedMidway = false;
+        String closedWhy = null;
+        boolean walked = false;
         while (true) {
             if (wantOrder >= 0 && largestFreeOrder(z) >= wantOrder) {
                 reached = true;
@@ -143,8 +145,10 @@ final class Compactor {
             z.lock.lock();
             try {
                 if (!z.isOpenLocked() || z.isDrainingLocked()) {
-                    // Disabled, unplugged or being remapped meanwhile: no target can be taken any more.
+                    // Disabled, unplugged or being remapped: no target can be taken.
                     closedMidway = true;
+                    closedWhy = z.isOpenLocked() ? "a remap of the zone is running" : "node " + z.node.id
+                            + " is no longer ENABLED";
                     break;
                 }
                 int head = z.nextUsedHeadLocked(page);
@@ -162,6 +166,7 @@ final class Compactor {
                 reached = wantOrder < 0;
                 break;
             }
+            walked = true;
             // Checked once there is something to move: an empty or finished walk is complete at any deadline.
             if (Thread.currentThread().isInterrupted() || ctx.isClosed()) {
                 stop = FailureReason.INTERRUPTED;
@@ -218,8 +223,10 @@ final class Compactor {
         z.compactDeferredUntil = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0
                 ? System.nanoTime() + DEFER_NANOS : System.nanoTime();
         if (closedMidway && trigger == Trigger.COMMAND) {
-            throw new IllegalStateException(operation + " stopped: the zone stopped taking blocks while it ran (node "
-                    + z.node.id + " disabled, or the zone remapped); what moved stays moved (" + r + ")");
+            throw new IllegalStateException(walked
+                    ? operation + " stopped: " + closedWhy + ", so the zone takes no blocks; what moved stays moved ("
+                    + r + ")"
+                    : "cannot " + operation + ": " + closedWhy + ", so the zone takes no blocks (nothing moved)");
         }
         return r;
     }

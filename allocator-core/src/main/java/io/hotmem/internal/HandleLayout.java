@@ -74,6 +74,13 @@ final class HandleLayout {
 
     static final int PIN_BITS = 16;
     static final long PINS_MASK = (1L << PIN_BITS) - 1;
+
+    static {
+        if (PINS_MASK != io.hotmem.PageAllocator.MAX_PINS) {
+            throw new ExceptionInInitializerError("PageAllocator.MAX_PINS must be the pin field's largest value, "
+                    + PINS_MASK);
+        }
+    }
     static final long MOVING = 1L << PIN_BITS;
     static final long FREE = MOVING << 1;
     static final int VERSION_SHIFT = PIN_BITS + 2;

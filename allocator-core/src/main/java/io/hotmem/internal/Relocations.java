@@ -12,6 +12,7 @@ import java.time.Duration;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Objects;
+import java.util.concurrent.locks.LockSupport;
 
 /**
  * The relocation entry points: remap a zone, drain a node, and move an allocation out of removable memory before
@@ -176,12 +177,23 @@ final class Relocations {
     }
 
     /**
-     * Pins {@code handle}, first moving its block to a NORMAL zone if it is in a MOVABLE one.
+     * Longest {@link #pinLongTerm} waits for other pins (or a move of the block by someone else) to let its block
+     * leave removable memory: long enough for the pins of accessors and of short record updates on other threads,
+     * short enough for a pin that stays (one the caller holds itself, or in-flight I/O) to fail fast, as Linux
+     * fails a long-term pin of a page it cannot migrate.
+     */
+    static final long LONG_TERM_PIN_WAIT_NANOS = 50_000_000L;
+
+    /**
+     * Pins {@code handle}, first moving its block to a NORMAL zone if it is in a MOVABLE one. A block that others
+     * keep pinned cannot move: this waits for them (spinning, then yielding, then parking up to a millisecond at a
+     * time) for at most {@link #LONG_TERM_PIN_WAIT_NANOS}.
      *
      * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room
-     * @throws IllegalStateException if others keep it pinned where it is
+     * @throws IllegalStateException if others keep it pinned where it is for that long
      */
     Pin pinLongTerm(long handle) {
+        long until = System.nanoTime() + LONG_TERM_PIN_WAIT_NANOS;
         for (int attempt = 0; ; attempt++) {
             Pin pin = access.pin(handle);
             long[] c = ctx.table.chunk(handle);
@@ -200,12 +212,20 @@ final class Relocations {
                 throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
                         + "zone of an ENABLED node has room for its " + access.sizeOf(handle) + " bytes");
             }
-            if (o == Relocator.Outcome.PINNED && attempt >= 1000) {
-                throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): it stays pinned "
-                        + "by others in MOVABLE " + z.label() + ", so it cannot leave removable memory");
+            if (o == Relocator.Outcome.MOVED) {
+                continue; // pinned where it is now, in the next round
             }
-            if (o != Relocator.Outcome.MOVED) {
+            if (System.nanoTime() - until > 0) {
+                throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): "
+                        + (o == Relocator.Outcome.PINNED ? "it stayed pinned by others" : "it stayed busy (" + o + ")")
+                        + " in MOVABLE " + z.label() + " for " + LONG_TERM_PIN_WAIT_NANOS / 1_000_000
+                        + " ms, so it cannot leave removable memory");
+            }
+            ctx.checkOpen();
+            if (attempt < 128) {
                 HandleProtocol.backoff(attempt);
+            } else {
+                LockSupport.parkNanos(Math.min(1_000_000L, 1_000L << Math.min(attempt - 128, 10)));
             }
         }
     }

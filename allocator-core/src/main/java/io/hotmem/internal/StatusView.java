@@ -21,14 +21,28 @@ final class StatusView {
         List<NodeStatus> out = new ArrayList<>();
         long plugged = 0;
         for (Node n : t.nodes) {
-            NodeState state = n.state;
-            plugged += state != NodeState.UNPLUGGED ? n.spec.bytes() : 0;
+            // The node's state is written with all its zone locks held (NodeLifecycle): read it and its zones under
+            // those locks, taken in the same order, so that a plug or unplug running meanwhile is either wholly in
+            // this node's line or not at all (a node read DISABLED with the zones an unplug had just emptied was
+            // possible when the state was read first, without the locks).
+            NodeState state;
             List<ZoneStatus> zs = new ArrayList<>();
-            if (state != NodeState.UNPLUGGED) {
-                for (Zone z : n.zones) {
-                    zs.add(z.snapshot(registry.cachedPages(z.id)));
+            for (Zone z : n.zones) {
+                z.lock.lock();
+            }
+            try {
+                state = n.state;
+                if (state != NodeState.UNPLUGGED) {
+                    for (Zone z : n.zones) {
+                        zs.add(z.snapshotLocked(registry.cachedPages(z.id)));
+                    }
+                }
+            } finally {
+                for (int i = n.zones.length - 1; i >= 0; i--) {
+                    n.zones[i].lock.unlock();
                 }
             }
+            plugged += state != NodeState.UNPLUGGED ? n.spec.bytes() : 0;
             out.add(new NodeStatus(n.id, state, n.spec.hotRemovable(), zs));
         }
         return new MemoryStatus(out, plugged, limit, elastic, report);

@@ -882,17 +882,9 @@ final class Zone extends ZonePadAfter {
 
     /**
      * @param cachedPages pages of this zone's blocks in thread caches, sampled by the caller
-     * @return the counters, read together under the lock; cached pages count as free, not active
+     * @return the counters, read together under the lock (held by the caller); cached pages count as free, not
+     *         active
      */
-    ZoneStatus snapshot(long cachedPages) {
-        lock.lock();
-        try {
-            return snapshotLocked(cachedPages);
-        } finally {
-            lock.unlock();
-        }
-    }
-
     ZoneStatus snapshotLocked(long cachedPages) {
         assert lock.isHeldByCurrentThread();
         // Cached blocks are out of the buddy (in activePages); a sample that runs ahead of the lock-held counters
