@@ -495,12 +495,13 @@ public final class DefaultPageAllocator implements PageAllocator {
         long start = System.nanoTime();
         long deadline = Relocations.deadline(start, timeout);
         Zone z = lifecycle.topology().zone(zoneId);
-        NodeState state = z.node.state;
-        if (state != NodeState.ENABLED) {
-            throw new IllegalStateException("cannot compact zone " + zoneId + ": node " + z.node.id + " is "
-                    + state.label() + " (only an ENABLED node's zones are compacted)");
-        }
         try {
+            NodeState state = z.node.state;
+            if (state != NodeState.ENABLED) {
+                // A close racing this call disables the node first: closedOr reports the close.
+                throw new IllegalStateException("cannot compact zone " + zoneId + ": node " + z.node.id + " is "
+                        + state.label() + " (only an ENABLED node's zones are compacted)");
+            }
             RelocationReport r = compactor.compact(z, Compactor.Trigger.COMMAND, -1, start, deadline);
             ctx.checkOpen(); // woken by close: what moved stays moved, but nothing is left to use
             return r;

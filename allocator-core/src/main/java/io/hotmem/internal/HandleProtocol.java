@@ -160,10 +160,19 @@ final class HandleProtocol {
         }
     }
 
-    /** Drops one pin. */
+    /**
+     * Drops one pin.
+     *
+     * @throws IllegalStateException if the entry held no pin: only a misuse gets there (one {@code Pin} closed by two
+     *                               threads at once, each seeing it open); the decrement is undone at once, so the
+     *                               word's other fields are as they were (a racing CAS may fail meanwhile and retry)
+     */
     static void unpin(long[] c, int base) {
         long before = HandleTable.gaaState(c, base, -1L);
-        assert (before & PINS_MASK) != 0 : "unpin without pin";
+        if ((before & PINS_MASK) == 0) {
+            HandleTable.gaaState(c, base, 1L);
+            throw new IllegalStateException("unpin of an entry that holds no pin (a Pin closed by two threads at once?)");
+        }
     }
 
     // ------------------------------------------------------------------------------------------------ free

@@ -56,7 +56,11 @@ final class PinImpl implements Pin {
     @Override
     public MemorySegment segment() {
         checkOpen();
-        return access.pinSegment(tracked, handle, location, size);
+        try {
+            return access.pinSegment(tracked, handle, location, size);
+        } catch (IllegalStateException e) {
+            throw access.closedOr(e); // a scope that close() closed meanwhile: the allocator is closed
+        }
     }
 
     @Override
