@@ -555,7 +555,8 @@ public interface PageAllocator extends AutoCloseable {
      *
      * @param handle a live handle
      * @return the pin
-     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room for it
+     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room for it, also after compacting
+     *                                   them (as an allocation does, unless compaction is off)
      * @throws IllegalStateException if other pins keep it in removable memory for 50 ms (nothing changes), or it holds
      *                               {@value #MAX_PINS} pins already
      */

@@ -34,15 +34,17 @@ final class Relocations {
     private final Telemetry telemetry;
     private final Relocator relocator;
     private final Access access;
+    private final Compactor compactor;
 
     Relocations(AllocatorContext ctx, NodeLifecycle lifecycle, CacheRegistry registry, Listeners listeners,
-                Telemetry telemetry, Access access) {
+                Telemetry telemetry, Access access, Compactor compactor) {
         this.ctx = ctx;
         this.lifecycle = lifecycle;
         this.registry = registry;
         this.listeners = listeners;
         this.telemetry = telemetry;
         this.access = access;
+        this.compactor = compactor;
         this.relocator = new Relocator(ctx);
     }
 
@@ -189,7 +191,8 @@ final class Relocations {
      * keep pinned cannot move: this waits for them (spinning, then yielding, then parking up to a millisecond at a
      * time) for at most {@link #LONG_TERM_PIN_WAIT_NANOS}.
      *
-     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room
+     * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room, even after reclaiming the
+     *                                   thread caches' blocks and compacting them (direct compaction)
      * @throws IllegalStateException if others keep it pinned where it is for that long
      */
     Pin pinLongTerm(long handle) {
@@ -208,7 +211,9 @@ final class Relocations {
             Zone[] targets = t.zonelists.get(z.node.id, AllocFlags.NONE);
             Relocator.Outcome o = relocator.move(z, z.pageOf(loc), targets,
                     new Relocator.Progress());
-            if (o == Relocator.Outcome.NO_MEMORY && registry.reclaim(targets) == 0) {
+            if (o == Relocator.Outcome.NO_MEMORY && registry.reclaim(targets) == 0
+                    && !compactor.compactFor(targets, runOrder(handle))) {
+                // Neither the thread caches' blocks nor a direct compaction (as an allocation runs) made room.
                 throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
                         + "zone of an ENABLED node has room for its " + access.sizeOf(handle) + " bytes");
             }
@@ -228,6 +233,14 @@ final class Relocations {
                 LockSupport.parkNanos(Math.min(1_000_000L, 1_000L << Math.min(attempt - 128, 10)));
             }
         }
+    }
+
+    /** @return the order of the buddy block the allocation's run is cut from (its whole block with ALIGNED) */
+    private int runOrder(long handle) {
+        long size = access.sizeOf(handle);
+        int blockOrder = 64 - Long.numberOfLeadingZeros((size - 1) >>> ctx.pageShift);
+        return (access.flagsOf(handle) & AllocFlags.ALIGNED) != 0 ? blockOrder
+                : Zone.orderOfRun((int) ((size - 1) >>> ctx.pageShift) + 1);
     }
 
     /** @return the deadline {@code timeout} after {@code start}, saturated far in the future */

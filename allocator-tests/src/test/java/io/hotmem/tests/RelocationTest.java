@@ -8,6 +8,7 @@ import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
 import io.hotmem.RelocationReport;
+import io.hotmem.ZoneStatus;
 import io.hotmem.ZoneType;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -391,6 +392,47 @@ class RelocationTest {
             assertEquals(h, again.handle());
         }
         freeAll();
+    }
+
+    /**
+     * pinLongTerm into a NORMAL zone with enough free pages but no free block large enough (movable single pages
+     * scattered through it): the zone is compacted first, as an allocation would compact it, and the pin lands there;
+     * before, it failed with AllocationFailedException although half the zone was free.
+     */
+    @Test
+    void pinLongTermCompactsAFragmentedNormalZoneFirst() {
+        try (PageAllocator b = PageAllocator.builder().name("longterm-compact").maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1)
+                .node(NodeSpec.fixed(1L << 20))           // node 0: Normal[0], 256 pages
+                .node(NodeSpec.hotRemovable(1L << 20))    // node 1: Movable[1]
+                .build()) {
+            List<Long> singles = new ArrayList<>();
+            long s;
+            while ((s = b.tryAllocate(4096, AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE, 0))
+                    != PageAllocator.NULL_HANDLE) {
+                singles.add(s);
+            }
+            assertEquals(256, singles.size(), "Normal[0] is full of single pages");
+            for (int i = 0; i < singles.size(); i += 2) {
+                b.free(singles.get(i));
+            }
+            ZoneStatus normal = b.status().zone(0);
+            assertEquals(128, normal.freePages());
+            for (int order = 1; order < normal.freeBlocks().size(); order++) {
+                assertEquals(0, normal.freeBlocks().get(order), "no free block above order 0: " + normal);
+            }
+            long h = b.allocate(4 * 4096, AllocFlags.HOTREMOVABLE, 1); // an exact run of 4 pages: an order-2 block
+            b.setLong(h, 8, 42L);
+            try (Pin p = b.pinLongTerm(h)) {
+                assertEquals(0, b.nodeOf(h), "in Normal[0], after compacting it");
+                assertEquals(42L, p.getLong(8));
+            }
+            for (int i = 1; i < singles.size(); i += 2) {
+                b.free(singles.get(i));
+            }
+            b.free(h);
+            b.checkInvariants();
+        }
     }
 
     @Test
