@@ -239,24 +239,7 @@ class EngineInterleavingReviewTest {
                     int node = 1 + r.nextInt(2);
                     try {
                         switch (op) {
-                            case 0 -> a.compact(r.nextInt(4), Duration.ofMillis(50));
-                            case 1 -> a.remap(r.nextInt(4), Duration.ofMillis(100));
-                            case 2 -> {
-                                if (a.status().nodes().get(node).state() == NodeState.ENABLED) {
-                                    a.disable(node);
-                                    a.drain(node, Duration.ofMillis(100));
-                                    a.enable(node);
-                                }
-                            }
-                            case 3 -> {
-                                var rep = a.offline(node, Duration.ofMillis(200));
-                                if (rep.complete()) {
-                                    Thread.sleep(2);
-                                    a.plug(node);
-                                    a.enable(node);
-                                }
-                            }
-                            case 4 -> a.trimCaches();
+                            case 0, 1, 2, 3, 4 -> relocate(a, op, node, r);
                             default -> {
                                 a.checkInvariants();
                                 checkStatus(a.status());
@@ -301,6 +284,31 @@ class EngineInterleavingReviewTest {
                     assertEquals(0, z.activePages(), "after every free: " + z);
                 }
             }
+        }
+    }
+
+    /**
+     * One controller step of both tests: 0 compact a random zone, 1 remap one, 2 disable + drain + enable node
+     * {@code node} (if ENABLED), 3 offline it and plug + enable it again once it is out, 4 trim the thread caches.
+     */
+    static void relocate(PageAllocator a, int step, int node, SplittableRandom r) {
+        switch (step) {
+            case 0 -> a.compact(r.nextInt(4), Duration.ofMillis(50));
+            case 1 -> a.remap(r.nextInt(4), Duration.ofMillis(100));
+            case 2 -> {
+                if (a.status().nodes().get(node).state() == NodeState.ENABLED) {
+                    a.disable(node);
+                    a.drain(node, Duration.ofMillis(100));
+                    a.enable(node);
+                }
+            }
+            case 3 -> {
+                if (a.offline(node, Duration.ofMillis(200)).complete()) {
+                    a.plug(node);
+                    a.enable(node);
+                }
+            }
+            default -> a.trimCaches();
         }
     }
 
@@ -376,23 +384,7 @@ class EngineInterleavingReviewTest {
                     what = "control " + k + " node " + node;
                     try {
                         switch (k) {
-                            case 0 -> a.compact(r.nextInt(4), Duration.ofMillis(100));
-                            case 1 -> a.remap(r.nextInt(4), Duration.ofMillis(100));
-                            case 2 -> {
-                                if (a.status().nodes().get(node).state() == NodeState.ENABLED) {
-                                    a.disable(node);
-                                    a.drain(node, Duration.ofMillis(100));
-                                    a.enable(node);
-                                }
-                            }
-                            case 3 -> {
-                                var rep = a.offline(node, Duration.ofMillis(200));
-                                if (rep.complete()) {
-                                    a.plug(node);
-                                    a.enable(node);
-                                }
-                            }
-                            case 4 -> a.trimCaches();
+                            case 0, 1, 2, 3, 4 -> relocate(a, k, node, r);
                             case 5 -> {
                                 if (!live.isEmpty()) {
                                     LiveF l = live.get(r.nextInt(live.size()));
