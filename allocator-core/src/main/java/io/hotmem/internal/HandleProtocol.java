@@ -19,7 +19,7 @@ import static io.hotmem.internal.HandleLayout.VALIDATE_MASK;
  * <pre>
  *            publish (release store)                         pin (CAS, pins+1)
  *   FREE(g) ------------------------&gt; LIVE(g, v, pins 0) &lt;=========================&gt; LIVE(g, v, pins n)
- *      ^                                  |        ^                 unpin (get-and-add -1)
+ *      ^                                  |        ^                 unpin (CAS, pins-1)
  *      |  free (CAS; needs pins 0,        |        |
  *      |  not MOVING)                     |        | publishMove (release store: v+1, MOVING clear)
  *      +---------- FREE(g+1) &lt;------------+        | or unfreeze (release store: unchanged)
@@ -161,17 +161,25 @@ final class HandleProtocol {
     }
 
     /**
-     * Drops one pin.
+     * Drops one pin: a CAS loop that checks the count first, so that the word never holds a count below zero (a
+     * get-and-add of -1 on a word with no pin would borrow from MOVING, FREE and the generation, where other threads
+     * could see it).
      *
-     * @throws IllegalStateException if the entry held no pin: only a misuse gets there (one {@code Pin} closed by two
-     *                               threads at once, each seeing it open); the decrement is undone at once, so the
-     *                               word's other fields are as they were (a racing CAS may fail meanwhile and retry)
+     * @throws IllegalStateException if the entry holds no pin, changing nothing: only a misuse gets there (one
+     *                               {@code Pin} closed by two threads at once, each seeing it open)
      */
     static void unpin(long[] c, int base) {
-        long before = HandleTable.gaaState(c, base, -1L);
-        if ((before & PINS_MASK) == 0) {
-            HandleTable.gaaState(c, base, 1L);
-            throw new IllegalStateException("unpin of an entry that holds no pin (a Pin closed by two threads at once?)");
+        long s = HandleTable.lvState(c, base);
+        while (true) {
+            if ((s & PINS_MASK) == 0) {
+                throw new IllegalStateException("unpin of an entry that holds no pin (a Pin closed by two threads "
+                        + "at once?)");
+            }
+            long witness = HandleTable.caxState(c, base, s, s - 1);
+            if (witness == s) {
+                return;
+            }
+            s = witness;
         }
     }
 

@@ -185,6 +185,8 @@ final class Relocations {
      * fails a long-term pin of a page it cannot migrate.
      */
     static final long LONG_TERM_PIN_WAIT_NANOS = 50_000_000L;
+    /** Rounds of {@link #pinLongTerm} that reclaim thread caches for room before it compacts, then fails. */
+    private static final int RECLAIM_RETRIES = 3;
 
     /**
      * Pins {@code handle}, first moving its block to a NORMAL zone if it is in a MOVABLE one. A block that others
@@ -197,6 +199,8 @@ final class Relocations {
      */
     Pin pinLongTerm(long handle) {
         long until = System.nanoTime() + LONG_TERM_PIN_WAIT_NANOS;
+        int reclaims = 0;
+        boolean compacted = false;
         for (int attempt = 0; ; attempt++) {
             Pin pin = access.pin(handle);
             long[] c = ctx.table.chunk(handle);
@@ -211,11 +215,22 @@ final class Relocations {
             Zone[] targets = t.zonelists.get(z.node.id, AllocFlags.NONE);
             Relocator.Outcome o = relocator.move(z, z.pageOf(loc), targets,
                     new Relocator.Progress());
-            if (o == Relocator.Outcome.NO_MEMORY && registry.reclaim(targets) == 0
-                    && !compactor.compactFor(targets, runOrder(handle))) {
-                // Neither the thread caches' blocks nor a direct compaction (as an allocation runs) made room.
-                throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
-                        + "zone of an ENABLED node has room for its " + access.sizeOf(handle) + " bytes");
+            if (o == Relocator.Outcome.NO_MEMORY) {
+                // Room may come from the thread caches' blocks (a few rounds, as an allocation retries) or, once, from
+                // a direct compaction of the targets. Bounded: a compaction can report a free block of the order in a
+                // zone that takes no blocks (one a remap is emptying), which the next move finds NO_MEMORY again.
+                boolean more = reclaims < RECLAIM_RETRIES && registry.reclaim(targets) > 0;
+                if (more) {
+                    reclaims++;
+                } else if (!compacted) {
+                    compacted = true;
+                    more = compactor.compactFor(targets, runOrder(handle));
+                }
+                if (!more) {
+                    throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
+                            + "zone of an ENABLED node has room for its " + access.sizeOf(handle) + " bytes");
+                }
+                continue;
             }
             if (o == Relocator.Outcome.MOVED) {
                 continue; // pinned where it is now, in the next round

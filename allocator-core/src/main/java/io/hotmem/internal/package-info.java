@@ -5,8 +5,8 @@
  *
  * <p><b>Naming of memory-ordered accessors</b> (after JCTools): {@code lp} plain load, {@code la} acquire load,
  * {@code lv} volatile load, {@code sp} plain store, {@code so} ordered (release) store, {@code sv} volatile store,
- * {@code cas} compare-and-set, {@code gaa} get-and-add. Each hot field has one small set of such accessors, next
- * to its definition, and nothing else touches it.
+ * {@code cas} compare-and-set, {@code cax} compare-and-exchange (returns the witness), {@code gaa} get-and-add.
+ * Each hot field has one small set of such accessors, next to its definition, and nothing else touches it.
  *
  * <p><b>Lock-held suffixes.</b> A method whose name ends in {@code Locked} needs the lock of the object it belongs
  * to: a {@link io.hotmem.internal.Zone}'s lock, or the {@link io.hotmem.internal.HandleTable}'s slot lock
@@ -24,7 +24,8 @@
  *   <tr><td>3. reclaim ({@code CacheRegistry})</td><td>one reclaimer at a time in the cache handshake</td>
  *       <td>every reclaim; inside it the reclaimer waits for an owner's operation in flight</td></tr>
  *   <tr><td>4. zone locks ({@code Zone.lock}), in zone id order</td><td>buddy lists, page map, counters</td>
- *       <td>allocation slow paths, refills, spills, moves (a mover never holds two), state changes</td></tr>
+ *       <td>allocation slow paths, refills, spills, moves (a mover never holds two), node state changes and
+ *       status (all of one node's zones together)</td></tr>
  *   <tr><td>5. handle table slots ({@code HandleTable}, leaf)</td><td>the free-slot stack</td>
  *       <td>slot acquire and release; nothing is taken under it</td></tr>
  *   <tr><td>(leaf) tag registry ({@code HandleTags})</td><td>which tags are leased</td>

@@ -19,8 +19,11 @@ import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
-/** Review round C (2026-12-02): failing tests against 094c614. */
-class ReviewRoundCTest {
+/**
+ * An adversarial review of pinLongTerm's direct compaction (2026-12-02): a compaction that reports room in a zone
+ * taking no blocks made it spin to its deadline and throw the wrong exception; fixed by bounding those rounds.
+ */
+class LongTermPinReviewDefectTest {
 
     /**
      * pinLongTerm of a 2-page block in MOVABLE memory while the only NORMAL zone is being remapped (draining: it
