@@ -22,8 +22,8 @@ import static io.hotmem.internal.HandleLayout.STATE;
  *
  * <p><b>Accessors.</b> The words of an entry are read and written only through the static accessors below, named
  * for their memory ordering (see the package documentation): {@code lv}/{@code la}/{@code lp} volatile, acquire
- * and plain loads, {@code so} release store, {@code cas}, {@code cax} (compare-and-exchange). Which accessor a
- * protocol step uses, and why, is {@link HandleProtocol}'s business.
+ * and plain loads, {@code so} release store, {@code cas}, {@code cax} (compare-and-exchange), {@code gaa}. Which
+ * accessor a protocol step uses, and why, is {@link HandleProtocol}'s business.
  *
  * <p><b>Slots.</b> A slot is taken FREE ({@link #acquireSlot}) and returned FREE ({@link #releaseSlot}); the free
  * stack is guarded by its own monitor, a leaf lock. A new chunk is complete (every state FREE at the table's
@@ -164,6 +164,11 @@ final class HandleTable {
 
     static void soState(long[] c, int base, long state) {
         LONGS.setRelease(c, base + STATE, state);
+    }
+
+    /** @return the state before adding {@code delta} */
+    static long gaaState(long[] c, int base, long delta) {
+        return (long) LONGS.getAndAdd(c, base + STATE, delta);
     }
 
     /** @return the witness: the state found, which was replaced by {@code update} if it equals {@code expect} */

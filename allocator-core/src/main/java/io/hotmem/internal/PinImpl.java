@@ -147,7 +147,7 @@ final class PinImpl implements Pin {
                 Reference.reachabilityFence(tracked);
             }
             closed = true;
-            HandleProtocol.unpin(chunk, base);
+            HandleProtocol.unpinChecked(chunk, base);
         }
     }
 

@@ -181,9 +181,9 @@ class HandleProtocolTest {
     }
 
     /**
-     * An unpin of an entry that holds no pin (one Pin closed by two threads at once, each seeing it open) used to
-     * borrow from the flags above the pin count (MOVING, FREE, the version) with assertions off: it throws and
-     * leaves the word as it was, also when the entry is MOVING.
+     * A Pin's unpin ({@code unpinChecked}) of an entry that holds no pin (one Pin closed by two threads at once, each
+     * seeing it open) used to borrow from the flags above the pin count (MOVING, FREE, the version) with assertions
+     * off: it throws and leaves the word as it was, also when the entry is MOVING.
      */
     @Test
     void anUnpinWithoutAPinThrowsAndLeavesTheWordAsItWas() {
@@ -193,14 +193,14 @@ class HandleProtocolTest {
         HandleProtocol.pin(c, b, h);
         HandleProtocol.unpin(c, b);
         long live = HandleTable.lvState(c, b);
-        IllegalStateException e = assertThrows(IllegalStateException.class, () -> HandleProtocol.unpin(c, b));
+        IllegalStateException e = assertThrows(IllegalStateException.class, () -> HandleProtocol.unpinChecked(c, b));
         assertTrue(e.getMessage().contains("no pin"), e.getMessage());
         assertEquals(live, HandleTable.lvState(c, b));
 
         long frozen = HandleProtocol.freeze(c, b, HandleLayout.genOfHandle(h), 1);
         assertNotEquals(-1L, frozen);
         long moving = HandleTable.lvState(c, b);
-        assertThrows(IllegalStateException.class, () -> HandleProtocol.unpin(c, b));
+        assertThrows(IllegalStateException.class, () -> HandleProtocol.unpinChecked(c, b));
         assertEquals(moving, HandleTable.lvState(c, b), "MOVING kept");
         HandleProtocol.unfreeze(c, b, frozen);
         HandleProtocol.free(c, b, h); // not pinned: the free succeeds

@@ -45,7 +45,7 @@ class UnpinReviewDefectTest {
                     Thread.onSpinWait();
                 }
                 try {
-                    HandleProtocol.unpin(c, b);
+                    HandleProtocol.unpinChecked(c, b);
                 } catch (IllegalStateException expected) {
                     // the misuse is reported, as designed
                 }
@@ -96,7 +96,7 @@ class UnpinReviewDefectTest {
         Thread misuser = new Thread(() -> {
             while (!stop.get()) {
                 try {
-                    HandleProtocol.unpin(c, b); // a Pin closed twice: refused, as designed
+                    HandleProtocol.unpinChecked(c, b); // a Pin closed twice: refused, as designed
                 } catch (IllegalStateException expected) {
                     // reported
                 }
