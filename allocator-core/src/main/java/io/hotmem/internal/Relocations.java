@@ -242,8 +242,8 @@ final class Relocations {
                         + " ms, so it cannot leave removable memory");
             }
             ctx.checkOpen();
-            if (attempt < 128) {
-                HandleProtocol.backoff(attempt);
+            if (attempt < 128 || Thread.currentThread().isInterrupted()) {
+                HandleProtocol.backoff(attempt); // parkNanos returns at once for an interrupted thread (flag kept)
             } else {
                 LockSupport.parkNanos(Math.min(1_000_000L, 1_000L << Math.min(attempt - 128, 10)));
             }
