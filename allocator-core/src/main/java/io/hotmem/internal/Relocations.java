@@ -232,12 +232,15 @@ final class Relocations {
                 }
                 continue;
             }
-            if (o == Relocator.Outcome.MOVED) {
+            boolean late = System.nanoTime() - until > 0;
+            if (o == Relocator.Outcome.MOVED && !late) {
                 continue; // pinned where it is now, in the next round
             }
-            if (System.nanoTime() - until > 0) {
+            if (late) {
+                // MOVED this late: a remap of the NORMAL zone kept moving it back, as long as the wait.
                 throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): "
-                        + (o == Relocator.Outcome.PINNED ? "it stayed pinned by others" : "it stayed busy (" + o + ")")
+                        + (o == Relocator.Outcome.PINNED ? "it stayed pinned by others"
+                        : o == Relocator.Outcome.MOVED ? "it kept coming back" : "it stayed busy (" + o + ")")
                         + " in MOVABLE " + z.label() + " for " + LONG_TERM_PIN_WAIT_NANOS / 1_000_000
                         + " ms, so it cannot leave removable memory");
             }
