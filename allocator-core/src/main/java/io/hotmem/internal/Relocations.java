@@ -187,6 +187,8 @@ final class Relocations {
     static final long LONG_TERM_PIN_WAIT_NANOS = 50_000_000L;
     /** Rounds of {@link #pinLongTerm} that reclaim thread caches for room before it compacts, then fails. */
     private static final int RECLAIM_RETRIES = 3;
+    /** Moves of one {@link #pinLongTerm} into NORMAL memory before it gives up on a block that keeps coming back. */
+    private static final int MAX_MOVES = 16;
 
     /**
      * Pins {@code handle}, first moving its block to a NORMAL zone if it is in a MOVABLE one. A block that others
@@ -200,6 +202,7 @@ final class Relocations {
     Pin pinLongTerm(long handle) {
         long until = System.nanoTime() + LONG_TERM_PIN_WAIT_NANOS;
         int reclaims = 0;
+        int moves = 0;
         boolean compacted = false;
         for (int attempt = 0; ; attempt++) {
             Pin pin = access.pin(handle);
@@ -232,15 +235,17 @@ final class Relocations {
                 }
                 continue;
             }
-            boolean late = System.nanoTime() - until > 0;
-            if (o == Relocator.Outcome.MOVED && !late) {
-                continue; // pinned where it is now, in the next round
+            if (o == Relocator.Outcome.MOVED) {
+                if (++moves <= MAX_MOVES) {
+                    continue; // pinned where it is now, in the next round
+                }
+                // Each round found it back in removable memory: a remap of its NORMAL zone keeps moving it out.
+                throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): moved out of "
+                        + "removable memory " + MAX_MOVES + " times, it came back each time (into " + z.label() + ")");
             }
-            if (late) {
-                // MOVED this late: a remap of the NORMAL zone kept moving it back, as long as the wait.
+            if (System.nanoTime() - until > 0) {
                 throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): "
-                        + (o == Relocator.Outcome.PINNED ? "it stayed pinned by others"
-                        : o == Relocator.Outcome.MOVED ? "it kept coming back" : "it stayed busy (" + o + ")")
+                        + (o == Relocator.Outcome.PINNED ? "it stayed pinned by others" : "it stayed busy (" + o + ")")
                         + " in MOVABLE " + z.label() + " for " + LONG_TERM_PIN_WAIT_NANOS / 1_000_000
                         + " ms, so it cannot leave removable memory");
             }
