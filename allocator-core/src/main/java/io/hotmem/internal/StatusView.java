@@ -25,12 +25,6 @@ final class StatusView {
             // those locks, taken in the same order, so that a plug or unplug running meanwhile is either wholly in
             // this node's line or not at all (a node read DISABLED with the zones an unplug had just emptied was
             // possible when the state was read first, without the locks).
-            // The thread caches' share is sampled before, without the locks (a walk of every cache; snapshotLocked
-            // clamps a sample that ran ahead of the counters).
-            long[] cached = new long[n.zones.length];
-            for (int i = 0; i < cached.length; i++) {
-                cached[i] = registry.cachedPages(n.zones[i].id);
-            }
             NodeState state;
             List<ZoneStatus> zs = new ArrayList<>();
             for (Zone z : n.zones) {
@@ -39,8 +33,8 @@ final class StatusView {
             try {
                 state = n.state;
                 if (state != NodeState.UNPLUGGED) {
-                    for (int i = 0; i < n.zones.length; i++) {
-                        zs.add(n.zones[i].snapshotLocked(cached[i]));
+                    for (Zone z : n.zones) {
+                        zs.add(z.snapshotLocked(registry.cachedPages(z.id)));
                     }
                 }
             } finally {
