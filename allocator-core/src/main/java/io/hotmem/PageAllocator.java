@@ -558,8 +558,8 @@ public interface PageAllocator extends AutoCloseable {
      * @throws AllocationFailedException if no NORMAL zone of an ENABLED node has room for it, also after compacting
      *                                   them (as an allocation does, unless compaction is off)
      * @throws IllegalStateException if other pins keep it in removable memory for 50 ms (nothing changes), a remap
-     *                               of the NORMAL zones keeps moving it back, or it holds {@value #MAX_PINS} pins
-     *                               already
+     *                               or drain of the NORMAL zones keeps moving it back, or it holds
+     *                               {@value #MAX_PINS} pins already
      */
     Pin pinLongTerm(long handle);
 

@@ -239,9 +239,10 @@ final class Relocations {
                 if (++moves <= MAX_MOVES) {
                     continue; // pinned where it is now, in the next round
                 }
-                // Each round found it back in removable memory: a remap of its NORMAL zone keeps moving it out.
+                // Each round found it back in removable memory: a remap or drain of its NORMAL zone keeps moving it.
                 throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): moved out of "
-                        + "removable memory " + MAX_MOVES + " times, it came back each time (into " + z.label() + ")");
+                        + "removable memory " + moves + " times, it came back each time (into " + z.label()
+                        + "; a remap or drain of its NORMAL zone?)");
             }
             if (System.nanoTime() - until > 0) {
                 throw new IllegalStateException("pinLongTerm(0x" + Long.toHexString(handle) + "): "

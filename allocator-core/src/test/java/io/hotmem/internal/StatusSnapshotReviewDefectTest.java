@@ -16,8 +16,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * Adversarial review, round D (679429a: status() samples the thread caches' share of each zone before it takes
- * the node's zone locks).
+ * An adversarial review of status() (2026-12-02): with the thread caches' share of each zone sampled before the
+ * node's zone locks (679429a, reverted), a trim or disable that ran between the sample and the locks made a snapshot
+ * report live pages as cached and free, and a disabled node with cached pages. The share is read under the locks.
  *
  * <p>The interleaving is forced by holding the zone's lock on the test thread: status() takes its sample, then
  * waits for the lock; meanwhile a whole {@code trimCaches()} (or disable) runs to its end. That is exactly "the
@@ -25,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * zone locks (before 679429a) the trim's spill, which needs the zone lock, is either wholly before or wholly after
  * the counters and the cache counts that status() reads.
  */
-class ReviewRoundDTest {
+class StatusSnapshotReviewDefectTest {
 
     private static Zone zone0(PageAllocator a) throws Exception {
         Field f = DefaultPageAllocator.class.getDeclaredField("ctx");
