@@ -7,9 +7,6 @@ import io.hotmem.NodeState;
 import io.hotmem.NodeStatus;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
-import io.hotmem.HotplugListener;
-import io.hotmem.RelocationProgress;
-import io.hotmem.RelocationReport;
 import java.time.Duration;
 import io.hotmem.ZoneStatus;
 import org.junit.jupiter.api.Test;
@@ -201,24 +198,8 @@ class ApiRaceReviewDefectTest {
                 .build()) {
             long h = a.allocate(4096, AllocFlags.HOTREMOVABLE, 1);
             Pin pin = a.pin(h);
-            CountDownLatch waiting = new CountDownLatch(1);
-            a.addListener(new HotplugListener() {
-                @Override
-                public void onProgress(RelocationProgress progress) {
-                    waiting.countDown();
-                }
-            });
-            AtomicReference<Object> remapOutcome = new AtomicReference<>();
-            Thread remapper = new Thread(() -> {
-                try {
-                    remapOutcome.set(a.remap(1, Duration.ofSeconds(3)));
-                } catch (Throwable e) {
-                    remapOutcome.set(e);
-                }
-            });
-            remapper.start();
+            RemapInFlight remap = RemapInFlight.start(a, 1);
             try {
-                assertTrue(waiting.await(10, TimeUnit.SECONDS), "the remap made no pass");
                 assertEquals(io.hotmem.NodeState.ENABLED, a.status().nodes().get(1).state());
                 // Documented now: a remap of the zone is running, so compact refuses at once, saying so, and
                 // nothing moves (the message used to say the compaction "stopped", though it never started).
@@ -229,7 +210,7 @@ class ApiRaceReviewDefectTest {
                 assertEquals(io.hotmem.NodeState.ENABLED, a.status().nodes().get(1).state());
             } finally {
                 pin.close();
-                remapper.join(10_000);
+                remap.join();
             }
         }
     }

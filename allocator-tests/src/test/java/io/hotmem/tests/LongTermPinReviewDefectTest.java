@@ -2,21 +2,14 @@ package io.hotmem.tests;
 
 import io.hotmem.AllocFlags;
 import io.hotmem.AllocationFailedException;
-import io.hotmem.HotplugListener;
 import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
 import io.hotmem.Pin;
-import io.hotmem.RelocationProgress;
 import org.junit.jupiter.api.Test;
 
-import java.time.Duration;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -46,24 +39,8 @@ class LongTermPinReviewDefectTest {
             long inNormal = a.allocate(4096, AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE, 0);
             assertEquals(0, a.nodeOf(inNormal));
             Pin pin = a.pin(inNormal);
-            CountDownLatch waiting = new CountDownLatch(1);
-            a.addListener(new HotplugListener() {
-                @Override
-                public void onProgress(RelocationProgress progress) {
-                    waiting.countDown();
-                }
-            });
-            AtomicReference<Object> remapOutcome = new AtomicReference<>();
-            Thread remapper = new Thread(() -> {
-                try {
-                    remapOutcome.set(a.remap(0, Duration.ofSeconds(3)));
-                } catch (Throwable e) {
-                    remapOutcome.set(e);
-                }
-            });
-            remapper.start();
+            RemapInFlight remap = RemapInFlight.start(a, 0);
             try {
-                assertTrue(waiting.await(10, TimeUnit.SECONDS), "the remap made no pass");
                 // Control: a non-movable allocation of the same size has no NORMAL room either.
                 assertThrows(AllocationFailedException.class, () -> a.allocate(8192, 0, 0));
                 try (Pin p = a.pinLongTerm(h)) {
@@ -77,7 +54,7 @@ class LongTermPinReviewDefectTest {
                 assertEquals(1, a.nodeOf(h), "nothing moved");
             } finally {
                 pin.close();
-                remapper.join(10_000);
+                remap.join();
             }
         }
     }
