@@ -163,12 +163,12 @@ class ApiRaceReviewDefectTest {
             release.countDown();
             holder.join();
 
-            // Held 10 ms: waited for.
+            // Held 5 ms: waited for (the wait is 50 ms).
             CountDownLatch pinnedAgain = new CountDownLatch(1);
             Thread brief = new Thread(() -> {
                 try (Pin p = a.pin(h)) {
                     pinnedAgain.countDown();
-                    Thread.sleep(10);
+                    Thread.sleep(5);
                 } catch (InterruptedException ie) {
                     Thread.currentThread().interrupt();
                 }
