@@ -351,6 +351,14 @@ final class Allocation {
         return blockOrder(bytes);
     }
 
+    /**
+     * @return the order of the buddy block an allocation of {@code bytes} with {@code flags} is cut from (its whole
+     *         block with {@link AllocFlags#ALIGNED}); not for the fast paths
+     */
+    int runOrder(long bytes, long flags) {
+        return Zone.orderOfRun(runPages(bytes, flags, blockOrder(bytes)));
+    }
+
     /** @return the order of the smallest block that holds {@code bytes} (1 .. maxBlockBytes, not checked) */
     private int blockOrder(long bytes) {
         return 64 - Long.numberOfLeadingZeros((bytes - 1) >>> pageShift);

@@ -96,7 +96,8 @@ public final class DefaultPageAllocator implements PageAllocator {
         this.allocation = new Allocation(ctx, registry, telemetry, this::growForAllocation, compactor);
         this.lifecycle = new NodeLifecycle(ctx, telemetry, listeners, registry, memory);
         this.access = new Access(ctx, memory);
-        this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access, compactor);
+        this.relocations = new Relocations(ctx, lifecycle, registry, listeners, telemetry, access, compactor,
+                allocation);
         this.governor = new Governor(ctx, lifecycle, relocations, registry, elastic, cgroup);
         Housekeeper agentStarted = null;
         try {

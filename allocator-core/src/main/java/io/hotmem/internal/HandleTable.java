@@ -176,7 +176,6 @@ final class HandleTable {
         return (long) LONGS.compareAndExchange(c, base + STATE, expect, update);
     }
 
-
     static long lpLocation(long[] c, int base) {
         return c[base + LOCATION];
     }

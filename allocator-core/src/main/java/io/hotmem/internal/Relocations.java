@@ -35,9 +35,10 @@ final class Relocations {
     private final Relocator relocator;
     private final Access access;
     private final Compactor compactor;
+    private final Allocation allocation;
 
     Relocations(AllocatorContext ctx, NodeLifecycle lifecycle, CacheRegistry registry, Listeners listeners,
-                Telemetry telemetry, Access access, Compactor compactor) {
+                Telemetry telemetry, Access access, Compactor compactor, Allocation allocation) {
         this.ctx = ctx;
         this.lifecycle = lifecycle;
         this.registry = registry;
@@ -45,6 +46,7 @@ final class Relocations {
         this.telemetry = telemetry;
         this.access = access;
         this.compactor = compactor;
+        this.allocation = allocation;
         this.relocator = new Relocator(ctx);
     }
 
@@ -227,7 +229,8 @@ final class Relocations {
                     reclaims++;
                 } else if (!compacted) {
                     compacted = true;
-                    more = compactor.compactFor(targets, runOrder(handle));
+                    more = compactor.compactFor(targets,
+                            allocation.runOrder(access.sizeOf(handle), access.flagsOf(handle)));
                 }
                 if (!more) {
                     throw new AllocationFailedException("pinLongTerm(0x" + Long.toHexString(handle) + "): no NORMAL "
@@ -257,14 +260,6 @@ final class Relocations {
                 LockSupport.parkNanos(Math.min(1_000_000L, 1_000L << Math.min(attempt - 128, 10)));
             }
         }
-    }
-
-    /** @return the order of the buddy block the allocation's run is cut from (its whole block with ALIGNED) */
-    private int runOrder(long handle) {
-        long size = access.sizeOf(handle);
-        int blockOrder = 64 - Long.numberOfLeadingZeros((size - 1) >>> ctx.pageShift);
-        return (access.flagsOf(handle) & AllocFlags.ALIGNED) != 0 ? blockOrder
-                : Zone.orderOfRun((int) ((size - 1) >>> ctx.pageShift) + 1);
     }
 
     /** @return the deadline {@code timeout} after {@code start}, saturated far in the future */
