@@ -36,4 +36,21 @@ final class Node {
         this.offsetInRange = offsetInRange;
         this.zones = zones;
     }
+
+    /**
+     * Takes every zone lock of the node, in zone order (the order of the lock table in the package documentation):
+     * {@link #state} is written with them all held, so it and the zones read under them agree.
+     */
+    void lockZones() {
+        for (Zone z : zones) {
+            z.lock.lock();
+        }
+    }
+
+    /** Releases what {@link #lockZones} took, in reverse order. */
+    void unlockZones() {
+        for (int i = zones.length - 1; i >= 0; i--) {
+            zones[i].lock.unlock();
+        }
+    }
 }

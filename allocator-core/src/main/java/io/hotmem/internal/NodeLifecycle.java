@@ -516,7 +516,7 @@ final class NodeLifecycle {
         assert control.isHeldByCurrentThread() && n.retiredScope == null;
         Arena scope = Arena.ofShared();
         MemorySegment userView = ctx.range.view(n.offsetInRange, n.spec.bytes(), scope);
-        lockZones(n);
+        n.lockZones();
         try {
             for (Zone z : n.zones) {
                 long bytes = (long) z.pages << ctx.pageShift;
@@ -534,7 +534,7 @@ final class NodeLifecycle {
             scope.close();
             throw e;
         } finally {
-            unlockZones(n);
+            n.unlockZones();
         }
         telemetry.nodeState(n.id, NodeState.UNPLUGGED, NodeState.DISABLED, " (" + n.spec.bytes() + " bytes)");
         publish(ctx.topology.rebuilt());
@@ -547,14 +547,14 @@ final class NodeLifecycle {
     private void setStateUnderControl(Node n, NodeState state) {
         assert control.isHeldByCurrentThread() && state != NodeState.UNPLUGGED;
         NodeState from = n.state;
-        lockZones(n);
+        n.lockZones();
         try {
             for (Zone z : n.zones) {
                 z.setOpenLocked(state == NodeState.ENABLED);
             }
             n.state = state;
         } finally {
-            unlockZones(n);
+            n.unlockZones();
         }
         if (state != NodeState.ENABLED) {
             registry.reclaimClosed(n.zones);
@@ -595,7 +595,7 @@ final class NodeLifecycle {
         if (!force) {
             awaitCompactions(n);
         }
-        lockZones(n);
+        n.lockZones();
         try {
             int live = 0;
             for (Zone z : n.zones) {
@@ -611,7 +611,7 @@ final class NodeLifecycle {
             }
             n.state = NodeState.UNPLUGGED;
         } finally {
-            unlockZones(n);
+            n.unlockZones();
         }
         Arena scope = n.userScope;
         n.userScope = null;
@@ -649,18 +649,5 @@ final class NodeLifecycle {
             ctx.range.release(n.offsetInRange, n.spec.bytes());
             return true;
         });
-    }
-
-    /** Takes every zone lock of {@code n} in zone id order. */
-    private static void lockZones(Node n) {
-        for (Zone z : n.zones) {
-            z.lock.lock();
-        }
-    }
-
-    private static void unlockZones(Node n) {
-        for (int i = n.zones.length - 1; i >= 0; i--) {
-            n.zones[i].lock.unlock();
-        }
     }
 }

@@ -21,15 +21,13 @@ final class StatusView {
         List<NodeStatus> out = new ArrayList<>();
         long plugged = 0;
         for (Node n : t.nodes) {
-            // The node's state is written with all its zone locks held (NodeLifecycle): read it and its zones under
-            // those locks, taken in the same order, so that a plug or unplug running meanwhile is either wholly in
-            // this node's line or not at all (a node read DISABLED with the zones an unplug had just emptied was
-            // possible when the state was read first, without the locks).
+            // The node's state is written with all its zone locks held (Node.lockZones): read it and its zones under
+            // them, so that a plug or unplug running meanwhile is either wholly in this node's line or not at all (a
+            // node read DISABLED with the zones an unplug had just emptied was possible when the state was read
+            // first, without the locks).
             NodeState state;
             List<ZoneStatus> zs = new ArrayList<>();
-            for (Zone z : n.zones) {
-                z.lock.lock();
-            }
+            n.lockZones();
             try {
                 state = n.state;
                 if (state != NodeState.UNPLUGGED) {
@@ -38,9 +36,7 @@ final class StatusView {
                     }
                 }
             } finally {
-                for (int i = n.zones.length - 1; i >= 0; i--) {
-                    n.zones[i].lock.unlock();
-                }
+                n.unlockZones();
             }
             plugged += state != NodeState.UNPLUGGED ? n.spec.bytes() : 0;
             out.add(new NodeStatus(n.id, state, n.spec.hotRemovable(), zs));
