@@ -59,7 +59,14 @@ class StatusSnapshotReviewDefectTest {
         return owner;
     }
 
-    private static Thread statusTaker(PageAllocator a, AtomicReference<Object> out) {
+    /**
+     * Runs {@code between} to its end on this thread while it holds {@code z}'s lock and a status() on another
+     * thread has begun and waits for that lock.
+     *
+     * @return that status()
+     */
+    private static MemoryStatus statusWaitingWhile(PageAllocator a, Zone z, Runnable between) throws Exception {
+        AtomicReference<Object> out = new AtomicReference<>();
         Thread s = new Thread(() -> {
             try {
                 out.set(a.status());
@@ -68,8 +75,19 @@ class StatusSnapshotReviewDefectTest {
             }
         }, "status-taker");
         s.setDaemon(true);
-        s.start();
-        return s;
+        z.lock.lock();
+        try {
+            s.start();
+            awaitQueued(z); // status() began and waits for the lock
+            between.run();
+        } finally {
+            z.lock.unlock();
+        }
+        s.join(10_000);
+        if (out.get() instanceof Throwable t) {
+            throw new AssertionError(t);
+        }
+        return (MemoryStatus) out.get();
     }
 
     private static void awaitQueued(Zone z) throws InterruptedException {
@@ -103,22 +121,8 @@ class StatusSnapshotReviewDefectTest {
                 assertTrue(cached > 0, "precondition: the idle thread caches pages (" + before + ")");
                 assertEquals(256, before.activePages(), "precondition: " + before);
 
-                Zone z = zone0(a);
-                AtomicReference<Object> out = new AtomicReference<>();
-                Thread s;
-                z.lock.lock();
-                try {
-                    s = statusTaker(a, out);
-                    awaitQueued(z);                 // status() sampled the caches and waits for the lock
-                    assertEquals(cached, a.trimCaches()); // the whole trim, done
-                } finally {
-                    z.lock.unlock();
-                }
-                s.join(10_000);
-                if (out.get() instanceof Throwable t) {
-                    throw new AssertionError(t);
-                }
-                ZoneStatus seen = ((MemoryStatus) out.get()).zone(0);
+                ZoneStatus seen = statusWaitingWhile(a, zone0(a),
+                        () -> assertEquals(cached, a.trimCaches())).zone(0); // the whole trim, done
                 ZoneStatus now = a.status().zone(0);
                 assertEquals(0, now.cachedPages(), "after the trim: " + now);
                 assertEquals(256, now.activePages(), "after the trim: " + now);
@@ -155,23 +159,9 @@ class StatusSnapshotReviewDefectTest {
             try {
                 long cached = a.status().zone(0).cachedPages();
                 assertTrue(cached > 0, "precondition");
-                Zone z = zone0(a);
-                AtomicReference<Object> out = new AtomicReference<>();
-                Thread s;
-                z.lock.lock();
-                try {
-                    s = statusTaker(a, out);
-                    awaitQueued(z);
-                    a.disable(0); // state written under all node 0's zone locks (reentrant here), then reclaimed
-                } finally {
-                    z.lock.unlock();
-                }
-                s.join(10_000);
-                if (out.get() instanceof Throwable t) {
-                    throw new AssertionError(t);
-                }
+                // The disable writes the state under all node 0's zone locks (reentrant here), then reclaims.
+                MemoryStatus seen = statusWaitingWhile(a, zone0(a), () -> a.disable(0));
                 a.checkInvariants();
-                MemoryStatus seen = (MemoryStatus) out.get();
                 assertEquals(NodeState.DISABLED, seen.node(0).state(), "the snapshot was taken after the disable");
                 assertEquals(0, a.status().zone(0).cachedPages(), "no cache holds node 0's blocks now");
                 assertEquals(0, seen.zone(0).cachedPages(),
