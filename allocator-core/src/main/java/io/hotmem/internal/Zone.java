@@ -174,11 +174,6 @@ final class Zone extends ZonePadAfter {
     /** A remap is emptying this zone: no new block until it ends. */
     private boolean draining;
 
-    Zone(int id, ZoneType type, Node node, long offsetInRange, int pages, int pageShift, int maxOrder,
-         Ticker ticker) {
-        this(id, type, node, offsetInRange, pages, pageShift, maxOrder, ticker, Double.POSITIVE_INFINITY);
-    }
-
     /**
      * @param residentFreeLimit the resident free memory the zone keeps, as a fraction of its active memory (at
      *                          least {@link #RESIDENT_FREE_FLOOR_BYTES}), beyond which a freed block is returned to

@@ -40,7 +40,7 @@ class CacheRegistryTest {
         ctx = new AllocatorContext("registry-test", 1 << SHIFT, 4, MemoryBacking.ARENA, (long) PAGES << SHIFT,
                 LeakDetection.DISABLED, Double.POSITIVE_INFINITY);
         Node node = new Node(0, NodeSpec.fixed((long) PAGES << SHIFT), 0, new Zone[1]);
-        zone = new Zone(0, ZoneType.NORMAL, node, 0, PAGES, SHIFT, 4, ctx.ticker);
+        zone = new Zone(0, ZoneType.NORMAL, node, 0, PAGES, SHIFT, 4, ctx.ticker, Double.POSITIVE_INFINITY);
         node.zones[0] = zone;
         zone.lock.lock();
         try {

@@ -22,7 +22,8 @@ class ZoneBuddyTest {
     /** @return a plugged, open zone of {@code pages} pages on a node of its own (the caller holds its lock) */
     static Zone zone(int pages, int maxOrder, ZoneType type) {
         Node node = new Node(0, NodeSpec.fixed((long) pages << PAGE_SHIFT), 0, new Zone[1]);
-        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker());
+        Zone z = new Zone(0, type, node, 0, pages, PAGE_SHIFT, maxOrder, new Ticker(),
+                Double.POSITIVE_INFINITY);
         node.zones[0] = z;
         AddressRange b = AddressRange.reserve(MemoryBacking.AUTO, (long) pages << PAGE_SHIFT, 1 << PAGE_SHIFT);
         z.lock.lock();

@@ -32,11 +32,13 @@ class ZonelistsTest {
             };
             Node n = new Node(i, spec, 0, new Zone[upper == 'S' ? 2 : 1]);
             if (upper == 'S') {
-                n.zones[0] = new Zone(zoneId++, ZoneType.NORMAL, n, 0, 128, SHIFT, 4, new Ticker());
-                n.zones[1] = new Zone(zoneId++, ZoneType.MOVABLE, n, 1 << 19, 128, SHIFT, 4, new Ticker());
+                n.zones[0] = new Zone(zoneId++, ZoneType.NORMAL, n, 0, 128, SHIFT, 4, new Ticker(),
+                        Double.POSITIVE_INFINITY);
+                n.zones[1] = new Zone(zoneId++, ZoneType.MOVABLE, n, 1 << 19, 128, SHIFT, 4, new Ticker(),
+                        Double.POSITIVE_INFINITY);
             } else {
                 n.zones[0] = new Zone(zoneId++, upper == 'F' ? ZoneType.NORMAL : ZoneType.MOVABLE, n, 0, 256,
-                        SHIFT, 4, new Ticker());
+                        SHIFT, 4, new Ticker(), Double.POSITIVE_INFINITY);
             }
             n.state = Character.isUpperCase(k) ? NodeState.ENABLED : NodeState.DISABLED;
             ns[i] = n;
