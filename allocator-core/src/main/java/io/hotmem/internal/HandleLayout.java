@@ -166,7 +166,12 @@ final class HandleLayout {
     /** In the flags word: leak detection tracks the allocation ({@link LeakDetector}). */
     static final int FLAG_TRACKED = 1 << 30;
 
-    static final int CHUNK_SHIFT = 12;
+    /**
+     * Slots per chunk: 16,384 (512 KiB of entries). The first chunk is made with the table and read through a field
+     * of its own ({@link HandleTable#chunk}), so that for the first 16,384 slots no load depends on the handle
+     * before the entry's.
+     */
+    static final int CHUNK_SHIFT = 14;
     static final int CHUNK_SLOTS = 1 << CHUNK_SHIFT;
     static final int CHUNK_MASK = CHUNK_SLOTS - 1;
 

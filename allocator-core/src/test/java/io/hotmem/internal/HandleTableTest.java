@@ -104,4 +104,28 @@ class HandleTableTest {
         assertThrows(StaleHandleException.class, () -> a.chunk(0));
         assertThrows(StaleHandleException.class, () -> a.chunk(handle(a.tag, 0, MAX_SLOTS - 1)));
     }
+
+    @Test
+    void slotsOfTheFirstChunkAndOfLaterChunksResolveToTheirOwnEntries() {
+        HandleTable t = new HandleTable();
+        long[] handles = new long[CHUNK_SLOTS + 2];
+        for (int i = 0; i < handles.length; i++) {
+            int slot = t.acquireSlot();
+            assertEquals(i, slot);
+            handles[i] = HandleProtocol.publish(t, slot, location(1, i), i + 1, 0);
+        }
+        for (int i : new int[]{0, CHUNK_SLOTS - 1, CHUNK_SLOTS, CHUNK_SLOTS + 1}) {
+            long h = handles[i];
+            long[] c = t.chunk(h);
+            assertEquals(i < CHUNK_SLOTS, c == t.chunk(handles[0]), "slot " + i + " is in chunk " + (i >>> CHUNK_SHIFT));
+            assertTrue(isLive(lvState(c, base(h)), h));
+            assertEquals(location(1, i), lpLocation(c, base(h)));
+            assertEquals(i + 1, lpSize(c, base(h)));
+            assertEquals(c, t.chunkOfSlot(i));
+        }
+        // A slot of a chunk that was never made: stale, not a NullPointerException.
+        long unmade = handle(t.tag, 0, 2 * CHUNK_SLOTS);
+        StaleHandleException e = assertThrows(StaleHandleException.class, () -> t.chunk(unmade));
+        assertTrue(e.getMessage().contains("never allocated"), e.getMessage());
+    }
 }

@@ -96,6 +96,36 @@ class RelocationTest {
         freeAll();
     }
 
+    /**
+     * More live allocations than one chunk of the handle table holds (16,384): handles on both sides of the chunk
+     * boundary read, write and move alike.
+     */
+    @Test
+    void drainOfMoreAllocationsThanOneTableChunkMovesEveryOne() {
+        try (PageAllocator big = PageAllocator.builder()
+                .node(NodeSpec.hotRemovable(96L << 20))
+                .node(NodeSpec.hotRemovable(96L << 20))
+                .build()) {
+            int n = 20_000;
+            long[] hs = new long[n];
+            for (int i = 0; i < n; i++) {
+                hs[i] = big.allocate(4096, AllocFlags.HOTREMOVABLE | AllocFlags.THISNODE, 0);
+                big.setLong(hs[i], 4088, hs[i] * 31 + i);
+            }
+            big.disable(0);
+            RelocationReport r = big.drain(0, LONG);
+            assertTrue(r.complete(), r.toString());
+            assertEquals(n, r.moved());
+            big.unplug(0);
+            for (int i = 0; i < n; i++) {
+                assertEquals(1, big.nodeOf(hs[i]));
+                assertEquals(hs[i] * 31 + i, big.getLong(hs[i], 4088), "allocation " + i);
+                big.free(hs[i]);
+            }
+            big.checkInvariants();
+        }
+    }
+
     @Test
     void drainToATargetNode() {
         fill(2, 10, 4096);
