@@ -167,11 +167,11 @@ final class HandleLayout {
     static final int FLAG_TRACKED = 1 << 30;
 
     /**
-     * Slots per chunk: 16,384 (512 KiB of entries). The first chunk is made with the table and read through a field
-     * of its own ({@link HandleTable#chunk}), so that for the first 16,384 slots no load depends on the handle
-     * before the entry's.
+     * Slots per chunk: 8,192 (256 KiB of entries, under half a 1 MiB G1 region, so never a humongous object). The
+     * first chunk is also read through a field of its own ({@link HandleTable#chunk}), so that for the first 8,192
+     * slots no load that depends on the handle comes before the entry's.
      */
-    static final int CHUNK_SHIFT = 14;
+    static final int CHUNK_SHIFT = 13;
     static final int CHUNK_SLOTS = 1 << CHUNK_SHIFT;
     static final int CHUNK_MASK = CHUNK_SLOTS - 1;
 

@@ -39,11 +39,13 @@ final class HandleTable {
     final long firstGeneration;
     private final long[][] chunks = new long[MAX_SLOTS >>> CHUNK_SHIFT][];
     /**
-     * {@code chunks[0]}, made by the constructor (512 KiB of heap): a reader of a handle in it loads the entry from
-     * this field, with no load that depends on the handle before the entry's. A dependent chain of reads gets one
-     * load shorter: {@code AccessBenchmark.handleGetLong} 13.9 to 11.9 ns per read (2 vCPU AMD EPYC, JDK 25).
+     * {@code chunks[0]} once made (by the first {@link #acquireSlot}, like every chunk: an allocator that allocates
+     * nothing holds none), else null. A reader of a handle in it loads the entry through this field, with no load
+     * that depends on the handle before the entry's; the chunk array costs one more such load. A dependent chain of
+     * reads gets one load shorter: {@code AccessBenchmark.handleGetLong} 13.9 to 11.9 ns per read (2 vCPU AMD EPYC,
+     * JDK 25). Volatile: its store publishes the chunk, complete, as {@link #chunks}' release store does.
      */
-    private final long[] first;
+    private volatile long[] first;
 
     /**
      * Slot allocation state, in an object of its own whose monitor guards it (a leaf lock): its writes then share
@@ -66,8 +68,6 @@ final class HandleTable {
         HandleTags.Lease lease = HandleTags.acquire();
         this.tag = lease.tag();
         this.firstGeneration = lease.firstGeneration();
-        this.first = newChunk(firstGeneration);
-        chunks[0] = first; // the table is published by the final field that holds it (AllocatorContext.table)
     }
 
     /** @return a chunk whose every state is FREE at {@code gen} */
@@ -95,13 +95,16 @@ final class HandleTable {
             throw foreign(handle);
         }
         if (HandleLayout.chunkIndex(handle) == 0) {
-            return first;
+            long[] c = first;
+            if (c != null) {
+                return c;
+            }
         }
-        return chunkAfterFirst(handle);
+        return chunkFromArray(handle);
     }
 
     /** The rest of {@link #chunk}, out of line: the inlined part stays small. */
-    private long[] chunkAfterFirst(long handle) {
+    private long[] chunkFromArray(long handle) {
         long[] c = (long[]) CHUNKS.getAcquire(chunks, HandleLayout.chunkIndex(handle));
         if (c == null) {
             throw neverAllocated(handle);
@@ -153,7 +156,7 @@ final class HandleTable {
 
     long[] chunkOfSlot(int slot) {
         int ci = slot >>> CHUNK_SHIFT;
-        return ci == 0 ? first : (long[]) CHUNKS.getAcquire(chunks, ci);
+        return ci == 0 ? first : (long[]) CHUNKS.getAcquire(chunks, ci); // the slot's chunk exists: it was taken
     }
 
     // Exceptions are built out of line, so the hot paths stay small enough for the JIT to inline them.
@@ -252,7 +255,11 @@ final class HandleTable {
             slot = f.nextUnused++;
             int ci = slot >>> CHUNK_SHIFT;
             if (chunks[ci] == null) {
-                CHUNKS.setRelease(chunks, ci, newChunk(firstGeneration)); // publishes the chunk, complete
+                long[] c = newChunk(firstGeneration);
+                CHUNKS.setRelease(chunks, ci, c); // publishes the chunk, complete
+                if (ci == 0) {
+                    first = c; // publishes it to chunk()'s fast path, complete
+                }
             }
         } else {
             return -1;

@@ -97,7 +97,7 @@ class RelocationTest {
     }
 
     /**
-     * More live allocations than one chunk of the handle table holds (16,384): handles on both sides of the chunk
+     * More live allocations than one chunk of the handle table holds (8,192): handles on both sides of the chunk
      * boundary read, write and move alike.
      */
     @Test
