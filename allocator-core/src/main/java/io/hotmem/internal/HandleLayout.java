@@ -189,4 +189,22 @@ final class HandleLayout {
     static int chunkIndex(long slot) {
         return (int) ((slot & SLOT_MASK) >>> CHUNK_SHIFT);
     }
+
+    /** Slots never used before are handed out {@code 2^SPREAD_SHIFT} apart within a chunk ({@link #slotOfUse}). */
+    static final int SPREAD_SHIFT = 2;
+
+    /**
+     * The slot that the {@code k}-th first use of a slot takes: within each chunk, uses go to slots 0, 4, 8, ..., then
+     * 1, 5, 9, ..., so that two slots taken one after the other (typically by two threads' caches, one each) are four
+     * entries (128 bytes) apart, and their entries never share a cache line whatever the chunk array's alignment.
+     * Consecutive slots would be 32 bytes apart: with two threads each freeing and allocating its own slot in a loop,
+     * every second JVM run (the array's alignment decides) put both entries on one line, 110-130 ns per allocate +
+     * free and thread against 35-40 (64 KiB, two threads, 2 vCPU AMD EPYC). A bijection on each chunk.
+     *
+     * @param k how many slots were used before, below {@link #MAX_SLOTS}
+     */
+    static int slotOfUse(int k) {
+        int inChunk = k & CHUNK_MASK;
+        return (k & ~CHUNK_MASK) | ((inChunk << SPREAD_SHIFT) & CHUNK_MASK) | (inChunk >>> (CHUNK_SHIFT - SPREAD_SHIFT));
+    }
 }

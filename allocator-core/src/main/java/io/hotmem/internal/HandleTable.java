@@ -143,7 +143,8 @@ final class HandleTable {
         }
         long count = 0;
         long bytes = 0;
-        for (int slot = 0; slot < used; slot++) {
+        for (int k = 0; k < used; k++) {
+            int slot = HandleLayout.slotOfUse(k);
             long[] c = chunkOfSlot(slot);
             int base = HandleLayout.baseOfSlot(slot);
             if ((lvState(c, base) & HandleLayout.FREE) == 0) {
@@ -252,7 +253,7 @@ final class HandleTable {
         if (f.count > 0) {
             slot = f.stack[--f.count];
         } else if (f.nextUnused < MAX_SLOTS) {
-            slot = f.nextUnused++;
+            slot = HandleLayout.slotOfUse(f.nextUnused++);
             int ci = slot >>> CHUNK_SHIFT;
             if (chunks[ci] == null) {
                 long[] c = newChunk(firstGeneration);
@@ -283,11 +284,10 @@ final class HandleTable {
                 dst[k++] = slot;
             }
             // Highest first: the thread cache stacks the batch so that it hands out the highest slot first (in a
-            // steady loop, the only one it uses). Entries are 32 bytes behind a 16-byte array header, so the last
-            // entry of one thread's batch shares a cache line with the first (lowest) of the next thread's batch,
-            // which that thread hands out last. In the other order the two threads' busiest entries could share a
-            // line: 70-90 ns instead of about 25 ns per allocate + free and thread with two threads
-            // (AllocFreeTwoThreadsBenchmark, 4 KiB).
+            // steady loop, the only one it uses), the one farthest from the next batch's first slots. Slots never
+            // used before are spread four entries apart (HandleLayout.slotOfUse), so that the busiest entries of
+            // two threads do not share a cache line (which cost 70-130 ns instead of 25-40 per allocate + free and
+            // thread with two threads, AllocFreeTwoThreadsBenchmark).
             for (int i = 0, j = k - 1; i < j; i++, j--) {
                 int t = dst[i];
                 dst[i] = dst[j];

@@ -108,13 +108,13 @@ class HandleTableTest {
     @Test
     void slotsOfTheFirstChunkAndOfLaterChunksResolveToTheirOwnEntries() {
         HandleTable t = new HandleTable();
-        long[] handles = new long[CHUNK_SLOTS + 2];
-        for (int i = 0; i < handles.length; i++) {
+        long[] handles = new long[2 * CHUNK_SLOTS];
+        for (int k = 0; k < CHUNK_SLOTS + 2; k++) { // all of chunk 0, then slots CHUNK_SLOTS and CHUNK_SLOTS + 4
             int slot = t.acquireSlot();
-            assertEquals(i, slot);
-            handles[i] = HandleProtocol.publish(t, slot, location(1, i), i + 1, 0);
+            assertEquals(slotOfUse(k), slot);
+            handles[slot] = HandleProtocol.publish(t, slot, location(1, slot), slot + 1, 0);
         }
-        for (int i : new int[]{0, CHUNK_SLOTS - 1, CHUNK_SLOTS, CHUNK_SLOTS + 1}) {
+        for (int i : new int[]{0, CHUNK_SLOTS - 1, CHUNK_SLOTS, CHUNK_SLOTS + 4}) {
             long h = handles[i];
             long[] c = t.chunk(h);
             assertEquals(i < CHUNK_SLOTS, c == t.chunk(handles[0]), "slot " + i + " is in chunk " + (i >>> CHUNK_SHIFT));
@@ -127,5 +127,24 @@ class HandleTableTest {
         long unmade = handle(t.tag, 0, 2 * CHUNK_SLOTS);
         StaleHandleException e = assertThrows(StaleHandleException.class, () -> t.chunk(unmade));
         assertTrue(e.getMessage().contains("never allocated"), e.getMessage());
+    }
+
+    @Test
+    void slotsTakenOneAfterTheOtherAreFourEntriesApartAndEverySlotOfAChunkIsTakenOnce() {
+        for (int chunk : new int[]{0, 1, (MAX_SLOTS >>> CHUNK_SHIFT) - 1}) {
+            boolean[] seen = new boolean[CHUNK_SLOTS];
+            for (int k = chunk * CHUNK_SLOTS; k < (chunk + 1) * CHUNK_SLOTS; k++) {
+                int slot = slotOfUse(k);
+                assertEquals(chunk, slot >>> CHUNK_SHIFT, "use " + k + " stays in its chunk");
+                assertFalse(seen[slot & CHUNK_MASK], "slot " + slot + " taken twice");
+                seen[slot & CHUNK_MASK] = true;
+                if ((k & CHUNK_MASK) != CHUNK_MASK) {
+                    int next = slotOfUse(k + 1);
+                    // Entries are 32 bytes: four apart leaves 96 bytes between them, more than a cache line.
+                    assertTrue(Math.abs(next - slot) >= 4, "uses " + k + " and " + (k + 1) + ": slots " + slot
+                            + " and " + next);
+                }
+            }
+        }
     }
 }

@@ -49,11 +49,23 @@ class RssLinuxTest {
                 .node(NodeSpec.fixed(4 * MIB))
                 .node(NodeSpec.hotRemovable(1024 * MIB).startUnplugged())
                 .build()) {
-            long before = rssBytes();
-            a.plug(1);
-            long plugged = rssBytes();
-            assertTrue(plugged - before < 10 * MIB,
-                    "plugging 1 GiB added " + (plugged - before) / MIB + " MiB of RSS");
+            // The least of three plugs: the JVM's own work meanwhile (a collection touching fresh heap, another
+            // thread) only adds to a delta, while committing the node would add 1 GiB to every one of them. The
+            // page map (13 bytes a page: 3.3 MiB of heap) is what a plug may touch.
+            long least = Long.MAX_VALUE;
+            long plugged = 0;
+            for (int attempt = 0; attempt < 3; attempt++) {
+                if (attempt > 0) {
+                    a.unplug(1);
+                }
+                long before = rssBytes();
+                a.plug(1);
+                plugged = rssBytes();
+                least = Math.min(least, plugged - before);
+            }
+            long leastDelta = least;
+            assertTrue(leastDelta < 10 * MIB,
+                    () -> "plugging 1 GiB added " + leastDelta / MIB + " MiB of RSS (the least of three plugs)");
             a.enable(1);
             long[] handles = allocateAndTouch(a, 64, 4 * MIB);
             long touched = rssBytes();
