@@ -195,11 +195,14 @@ final class HandleLayout {
 
     /**
      * The slot that the {@code k}-th first use of a slot takes: within each chunk, uses go to slots 0, 4, 8, ..., then
-     * 1, 5, 9, ..., so that two slots taken one after the other (typically by two threads' caches, one each) are four
-     * entries (128 bytes) apart, and their entries never share a cache line whatever the chunk array's alignment.
-     * Consecutive slots would be 32 bytes apart: with two threads each freeing and allocating its own slot in a loop,
-     * every second JVM run (the array's alignment decides) put both entries on one line, 110-130 ns per allocate +
-     * free and thread against 35-40 (64 KiB, two threads, 2 vCPU AMD EPYC). A bijection on each chunk.
+     * 1, 5, 9, ..., so that two slots used for the first time one after the other (typically by two threads' caches,
+     * one each) are four entries (128 bytes) apart, and their entries never share a cache line whatever the chunk
+     * array's alignment. Consecutive slots would be 32 bytes apart: with two threads each freeing and allocating its
+     * own slot in a loop, every second JVM run (the array's alignment decides) put both entries on one line, 110-130
+     * ns per allocate + free and thread against 35-40 (64 KiB, two threads, 2 vCPU AMD EPYC). A bijection on each
+     * chunk. Not spread: uses {@code k} and {@code k + CHUNK_SLOTS / 4} (neighbouring slots, 2,048 first uses
+     * apart), the last use of a chunk and the first of the next (two arrays), and slots handed out again from the
+     * free stack, in the order they were given back.
      *
      * @param k how many slots were used before, below {@link #MAX_SLOTS}
      */

@@ -283,11 +283,11 @@ final class HandleTable {
                 }
                 dst[k++] = slot;
             }
-            // Highest first: the thread cache stacks the batch so that it hands out the highest slot first (in a
-            // steady loop, the only one it uses), the one farthest from the next batch's first slots. Slots never
-            // used before are spread four entries apart (HandleLayout.slotOfUse), so that the busiest entries of
-            // two threads do not share a cache line (which cost 70-130 ns instead of 25-40 per allocate + free and
-            // thread with two threads, AllocFreeTwoThreadsBenchmark).
+            // Last taken first: the thread cache stacks the batch so that it hands out the slot taken last first (in
+            // a steady loop, the only one it uses): for fresh slots, the one farthest from the batch another thread
+            // takes next. Fresh slots are also spread four entries apart (HandleLayout.slotOfUse), so that the
+            // busiest entries of two threads do not share a cache line (which cost 70-130 ns instead of 25-40 per
+            // allocate + free and thread with two threads, AllocFreeTwoThreadsBenchmark).
             for (int i = 0, j = k - 1; i < j; i++, j--) {
                 int t = dst[i];
                 dst[i] = dst[j];
