@@ -27,7 +27,8 @@ import static io.hotmem.internal.HandleLayout.STATE;
  *
  * <p><b>Slots.</b> A slot is taken FREE ({@link #acquireSlot}) and returned FREE ({@link #releaseSlot}); the free
  * stack is guarded by its own monitor, a leaf lock. A new chunk is complete (every state FREE at the table's
- * first generation) before the release store that publishes it in {@link #chunks}.
+ * first generation) before the release store that publishes it in {@link #chunks} (and, for chunk 0, the volatile
+ * store of {@link #first}).
  */
 final class HandleTable {
     private static final VarHandle LONGS = MethodHandles.arrayElementVarHandle(long[].class);
