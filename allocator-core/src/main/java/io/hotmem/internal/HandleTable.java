@@ -59,6 +59,8 @@ final class HandleTable {
     }
 
     private final FreeSlots free = new FreeSlots();
+    /** Set for good by {@link #retire} (under the free stack's monitor): no slot is handed out any more. */
+    private boolean retired;
 
     /**
      * Leases a tag for the table.
@@ -85,6 +87,24 @@ final class HandleTable {
         HandleTags.release(tag);
     }
 
+    /**
+     * Forgets every chunk, for close, after the last use of any entry by close itself: every later lookup of a handle
+     * throws {@link StaleHandleException} (the facade reports the allocator closed), and no slot is handed out again
+     * (no chunk is made again). The optimistic reads do not check for close themselves: they count on the range
+     * segment being closed, and it stays open when a scoped reader's view of it is inside blocking I/O at close; then
+     * this is what stops them. A reader that loaded a chunk before this goes on with it: it races close, and the
+     * chunk is an ordinary array.
+     */
+    void retire() {
+        synchronized (free) {
+            retired = true;
+            first = null;
+            for (int ci = 0; ci < chunks.length; ci++) {
+                CHUNKS.setRelease(chunks, ci, null);
+            }
+        }
+    }
+
     // ------------------------------------------------------------------------------------------------ lookup
 
     /**
@@ -108,7 +128,7 @@ final class HandleTable {
     private long[] chunkFromArray(long handle) {
         long[] c = (long[]) CHUNKS.getAcquire(chunks, HandleLayout.chunkIndex(handle));
         if (c == null) {
-            throw neverAllocated(handle);
+            throw neverAllocated(handle); // or the table is retired: the facade reports the allocator closed
         }
         return c;
     }
@@ -251,7 +271,9 @@ final class HandleTable {
     private int acquireSlotLocked() {
         FreeSlots f = free;
         int slot;
-        if (f.count > 0) {
+        if (retired) {
+            return -1; // closed: the allocation meets the closed check (or the closed zones) next
+        } else if (f.count > 0) {
             slot = f.stack[--f.count];
         } else if (f.nextUnused < MAX_SLOTS) {
             slot = HandleLayout.slotOfUse(f.nextUnused++);

@@ -434,7 +434,8 @@ final class NodeLifecycle {
     /**
      * Closes: marks the allocator closed (every later call fails, a relocation waiting out a backoff stops), runs
      * {@code beforeTeardown} (stop the agent, unregister the MBean), disables every ENABLED node, detaches every
-     * thread cache, unplugs every node (live allocations or not) and gives the handle tag back. A second call
+     * thread cache, unplugs every node (live allocations or not), retires the handle table (every handle is stale
+     * from then on, even where the range stays mapped) and gives the handle tag back. A second call
      * waits for the first to finish, then returns.
      *
      * @throws IllegalStateException when called from a listener callback
@@ -495,6 +496,9 @@ final class NodeLifecycle {
                                     + "range stays mapped", e);
                         }
                     } finally {
+                        // Every handle stale from here, also where the range stayed mapped above (the typed reads
+                        // would otherwise go on reading it); then the tag is free for another allocator.
+                        ctx.table.retire();
                         ctx.table.releaseTag();
                     }
                 }
