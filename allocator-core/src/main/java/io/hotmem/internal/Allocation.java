@@ -43,6 +43,10 @@ final class Allocation {
     private final CacheRegistry registry;
     private final Telemetry telemetry;
     private final int cacheClasses;
+    /** Runs of 1 .. fastRuns pages take the fast path's thread cache test: those with a size class of their own. */
+    private final long fastRuns;
+    /** The flags the fast path serves (ALIGNED changes the run, unknown bits throw: both go the other way). */
+    private static final int FAST_FLAGS = AllocFlags.ALL & ~AllocFlags.ALIGNED;
     private final long maxBlockBytes;
     private final int pageShift;
 
@@ -68,6 +72,7 @@ final class Allocation {
         this.registry = registry;
         this.telemetry = telemetry;
         this.cacheClasses = ThreadCache.classCount(registry.cacheOrders);
+        this.fastRuns = Math.min(ThreadCache.EXACT_CLASS_PAGES, cacheClasses);
         this.maxBlockBytes = ctx.maxBlockBytes;
         this.pageShift = ctx.pageShift;
     }
@@ -79,6 +84,35 @@ final class Allocation {
      *                      PageAllocator#NULL_HANDLE}
      */
     long allocate(long bytes, int flags, int preferredNode, boolean orThrow) {
+        Zonelists zl = ctx.topology.zonelists;
+        int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
+        long runIndex = (bytes - 1) >>> pageShift; // the run's pages - 1, its size class; huge for bytes <= 0
+        Thread t = Thread.currentThread();
+        ThreadCache tc = registry.indexed(t);
+        // Every condition of the fast path in one test (non-short-circuit &, so one branch for them all): a
+        // size of 1 .. fastRuns pages (a size class of its own; bytes <= 0 give a huge runIndex), no flag but
+        // HOTREMOVABLE, ZERO and THISNODE, a known node (an unsigned compare: the default node is -1 when none is
+        // ENABLED), and the calling thread's cache at its place in the index. Each branch of a compiled method ends
+        // in an uncommon trap of its own, about 60 bytes each: with one branch per test the compiled method grew past
+        // InlineSmallCode (2,500 bytes) and was called, not inlined, from every caller (a call per allocation).
+        if ((runIndex < fastRuns) & ((flags & ~FAST_FLAGS) == 0)
+                & (Integer.compareUnsigned(preferred, zl.nodeCount) < 0) & (tc.owner == t)) {
+            if (--tc.leakCountdown > 0) {
+                long h = tc.allocate(zl, preferred, flags, (int) runIndex, bytes);
+                if (h != PageAllocator.NULL_HANDLE) {
+                    return h;
+                }
+            }
+            return allocateMissed(bytes, flags, preferredNode, orThrow);
+        }
+        return allocateOther(bytes, flags, preferredNode, orThrow);
+    }
+
+    /**
+     * An allocation the fast path's test did not let through, out of line: checks the arguments (a bad one throws
+     * here), then tries the calling thread's cache for the other sizes it keeps, then the slow path.
+     */
+    private long allocateOther(long bytes, int flags, int preferredNode, boolean orThrow) {
         int order = orderFor(bytes);
         checkFlags(flags);
         Zonelists zl = ctx.topology.zonelists;
@@ -87,23 +121,27 @@ final class Allocation {
             throw unknownNode(preferred, zl.nodeCount);
         }
         int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
-        ThreadCache tc;
-        if (c >= 0 && preferred >= 0 && (tc = registry.cache()) != null && --tc.leakCountdown != 0) {
-            long h = tc.allocate(zl, preferred, flags, c, bytes);
-            if (h != PageAllocator.NULL_HANDLE) {
-                return h;
+        ThreadCache tc = c >= 0 && preferred >= 0 ? registry.cache() : null;
+        if (tc != null) {
+            if (--tc.leakCountdown <= 0) {
+                return countdownRanOut(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
             }
+            long h = tc.allocate(zl, preferred, flags, c, bytes);
+            return h != PageAllocator.NULL_HANDLE ? h : allocateSlow(zl, preferred, bytes, order, flags,
+                    preferredNode, orThrow);
         }
-        return allocateOther(bytes, flags, preferredNode, orThrow);
+        if (leaks.sample()) {
+            return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
+        }
+        return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
     }
 
     /**
-     * Every allocation the fast path did not serve, out of line (one call, whatever the reason, with few live
-     * values, so that the fast path's compiled code stays small at every leak detection level): the thread cache
-     * missed, or the calling thread has none or the size no class, or the cache's leak countdown ran out. The
-     * arguments were checked.
+     * An allocation the fast path let through but did not serve, out of line (one call, whatever the reason, with
+     * few live values, so that the fast path's compiled code stays small at every leak detection level): the thread
+     * cache missed, or its leak countdown ran out. The arguments were checked.
      */
-    private long allocateOther(long bytes, int flags, int preferredNode, boolean orThrow) {
+    private long allocateMissed(long bytes, int flags, int preferredNode, boolean orThrow) {
         int order = blockOrder(bytes);
         Zonelists zl = ctx.topology.zonelists;
         int preferred = preferredNode < 0 ? zl.defaultNode : preferredNode;
@@ -112,11 +150,8 @@ final class Allocation {
         }
         int c = ThreadCache.classOf(runPages(bytes, flags, order), cacheClasses);
         ThreadCache tc = c >= 0 && preferred >= 0 ? registry.cache() : null;
-        if (tc != null && tc.leakCountdown == 0) {
+        if (tc != null && tc.leakCountdown <= 0) {
             return countdownRanOut(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
-        }
-        if (tc == null && leaks.sample()) {
-            return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
         }
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
     }
@@ -301,8 +336,18 @@ final class Allocation {
         }
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        HandleProtocol.free(c, base, handle);
-        giveBack(c, base, handle);
+        long s = HandleTable.lvState(c, base);
+        // Read before the CAS, so that these loads do not wait for it; tryFree says when they hold.
+        long loc = HandleTable.lpLocation(c, base);
+        long flags = HandleTable.lpFlags(c, base);
+        long size = HandleTable.lpSize(c, base);
+        if (!HandleProtocol.tryFree(c, base, handle, s)) {
+            HandleProtocol.freeContended(c, base, handle);
+            loc = HandleTable.lpLocation(c, base); // FREE now and ours: stable
+            flags = HandleTable.lpFlags(c, base);
+            size = HandleTable.lpSize(c, base);
+        }
+        giveBack(handle, loc, flags, size);
     }
 
     /**
@@ -323,23 +368,42 @@ final class Allocation {
         if ((HandleTable.lpFlags(c, base) & HandleLayout.FLAG_TRACKED) != 0) {
             leaks.untrack(handle);
         }
-        giveBack(c, base, handle);
+        // No mover can freeze a FREE entry, so the location, size and flags are stable.
+        giveBack(handle, HandleTable.lpLocation(c, base), HandleTable.lpFlags(c, base), HandleTable.lpSize(c, base));
     }
 
-    /** After the free made the slot ours: the block and the slot go to the thread's cache, or to the zone and table. */
-    private void giveBack(long[] c, int base, long handle) {
-        // No mover can freeze a FREE entry, so the location and size are stable.
-        long loc = HandleTable.lpLocation(c, base);
-        long flags = HandleTable.lpFlags(c, base);
+    /**
+     * After the free made the slot ours: the block and the slot go to the thread's cache, or to the zone and table.
+     * {@code loc}, {@code flags} and {@code size} are the freed entry's.
+     */
+    private void giveBack(long handle, long loc, long flags, long size) {
         Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
         int slot = HandleLayout.slotOf(handle);
-        long size = HandleTable.lpSize(c, base);
+        long runIndex = (size - 1) >>> pageShift;
+        Thread t = Thread.currentThread();
+        ThreadCache tc = registry.indexed(t);
+        // As allocate's fast path: one test for a run with a size class of its own and the caller's own cache.
+        if ((runIndex < fastRuns) & ((flags & AllocFlags.ALIGNED) == 0) & (tc.owner == t)) {
+            if (!tc.free(z, (int) runIndex, slot)) {
+                giveBackToZone(z, loc, slot);
+            }
+            return;
+        }
+        giveBackOther(z, loc, slot, size, flags);
+    }
+
+    /** {@link #giveBack} of the other sizes, or without the cache at its place in the index: out of line. */
+    private void giveBackOther(Zone z, long loc, int slot, long size, long flags) {
         int cls = ThreadCache.classOf(runPages(size, flags, blockOrder(size)), cacheClasses);
         ThreadCache tc = cls >= 0 ? registry.cache() : null;
         if (tc == null || !tc.free(z, cls, slot)) {
-            z.free(z.pageOf(loc));
-            table.releaseSlot(slot);
+            giveBackToZone(z, loc, slot);
         }
+    }
+
+    private void giveBackToZone(Zone z, long loc, int slot) {
+        z.free(z.pageOf(loc));
+        table.releaseSlot(slot);
     }
 
     // ------------------------------------------------------------------------------------------------ checks

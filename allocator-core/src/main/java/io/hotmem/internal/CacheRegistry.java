@@ -39,8 +39,9 @@ final class CacheRegistry {
      * The caches by thread id modulo the length (a power of two): one array load instead of a ThreadLocal lookup.
      * A thread whose place is taken by another's cache finds its own through {@link #threadCaches}. Written under
      * {@link #registryLock}; read racily, but a thread uses only the entry whose final {@code owner} is itself.
+     * Empty places hold {@link ThreadCache#NONE} (no owner), so that a lookup tests one thing, the owner.
      */
-    private volatile ThreadCache[] cacheIndex = new ThreadCache[64];
+    private volatile ThreadCache[] cacheIndex = newIndex(64);
     /** Registered caches at which registration next looks for dead threads' caches; under the registry lock. */
     private int nextDeadSweep = 64;
     /** Set by {@link #detachAll}; under the registry lock. */
@@ -55,9 +56,24 @@ final class CacheRegistry {
     /** @return the calling thread's cache, or null (virtual thread, caches off, closed) */
     ThreadCache cache() {
         Thread t = Thread.currentThread();
+        ThreadCache tc = indexed(t);
+        return tc.owner == t ? tc : threadCaches.get();
+    }
+
+    /**
+     * @return the cache at {@code t}'s place in the index, never null: {@code t}'s own only if its {@code owner} is
+     *         {@code t} (else another thread's, or {@link ThreadCache#NONE}); for a fast path that tests the owner
+     *         together with its other conditions and leaves {@link #cache} to its slow path
+     */
+    ThreadCache indexed(Thread t) {
         ThreadCache[] index = cacheIndex;
-        ThreadCache tc = index[(int) t.threadId() & (index.length - 1)];
-        return tc != null && tc.owner == t ? tc : threadCaches.get();
+        return index[(int) t.threadId() & (index.length - 1)];
+    }
+
+    private static ThreadCache[] newIndex(int length) {
+        ThreadCache[] index = new ThreadCache[length];
+        Arrays.fill(index, ThreadCache.NONE);
+        return index;
     }
 
     /** The ThreadLocal's initial value: a new cache for the calling thread, registered; or null. */
@@ -95,10 +111,10 @@ final class CacheRegistry {
         while (length < 2 * cs.length) {
             length *= 2;
         }
-        ThreadCache[] index = new ThreadCache[length];
+        ThreadCache[] index = newIndex(length);
         for (ThreadCache tc : cs) {
             int i = (int) tc.owner.threadId() & (length - 1);
-            if (index[i] == null) {
+            if (index[i] == ThreadCache.NONE) {
                 index[i] = tc;
             }
         }
@@ -198,7 +214,7 @@ final class CacheRegistry {
             detached = true;
             reclaim(caches, null, true);
             caches = new ThreadCache[0];
-            cacheIndex = new ThreadCache[1];
+            cacheIndex = newIndex(1);
         } finally {
             registryLock.unlock();
         }

@@ -234,8 +234,27 @@ final class HandleProtocol {
         }
     }
 
-    /** The CAS loop of a free that found the entry pinned, moving, stale, or changing: returns once it is FREE. */
-    private static void freeContended(long[] c, int base, long handle) {
+    /**
+     * The uncontended half of {@link #free}, for a caller that reads the entry's other words before the CAS (so the
+     * loads need not wait for it): the CAS from {@code s}, a state the caller loaded with
+     * {@link HandleTable#lvState}. When it succeeds, the location, size and flags the caller read between that load
+     * and this call are the freed allocation's: they change only together with the state (a move's publication,
+     * a reuse's), and a changed state fails the CAS. When it fails, nothing changed: the caller runs
+     * {@link #freeContended} and reads the words again.
+     *
+     * @return whether the entry is FREE now, freed by this call
+     */
+    static boolean tryFree(long[] c, int base, long handle, long s) {
+        return HandleLayout.isFreeable(s, handle) && HandleTable.casState(c, base, s, HandleLayout.freedState(s));
+    }
+
+    /**
+     * The CAS loop of a free that found the entry pinned, moving, stale, or changing: returns once it is FREE.
+     *
+     * @throws StaleHandleException if the handle is not live
+     * @throws IllegalStateException if it is pinned
+     */
+    static void freeContended(long[] c, int base, long handle) {
         while (true) {
             long s = awaitFreeable(c, base, handle); // throws for a stale or pinned entry, waits out a move
             if (HandleTable.casState(c, base, s, HandleLayout.freedState(s))) {

@@ -128,6 +128,24 @@ final class ThreadCache {
     int seenAtTick;
 
     /**
+     * The cache of no thread: what the registry's index holds where no cache is ({@link CacheRegistry#indexed}).
+     * Its owner is null, so no thread takes it for its own; it holds nothing, and every operation on it would bail
+     * (it is reclaiming for good).
+     */
+    static final ThreadCache NONE = new ThreadCache();
+
+    private ThreadCache() {
+        this.owner = null;
+        this.classes = 0;
+        this.classOffset = new int[1];
+        this.largestCapacities = new int[0];
+        this.largest = 2;
+        this.perZone = 0;
+        this.detached = true;
+        RECLAIMING.setRelease(this, 1);
+    }
+
+    /**
      * @param orders the block orders kept: runs of up to {@code 2^(orders - 1)} pages (0: none)
      */
     ThreadCache(Thread owner, HandleTable table, int orders, int pageShift) {
@@ -278,7 +296,7 @@ final class ThreadCache {
         // The zone choice is read before the operation begins (its loads then overlap begin's store) and memoised
         // inside it, so that a detached cache never gets a reference back.
         int key = memoKey(node, flags);
-        boolean memoised = zl == memoLists && key == memoKey;
+        boolean memoised = (zl == memoLists) & (key == memoKey); // one branch for both
         Zone z = memoised ? memoZone : firstZone(zl, node, flags);
         if (z == null || !begin()) {
             return 0;
@@ -288,12 +306,13 @@ final class ThreadCache {
                 memoLists = zl;
                 memoKey = key;
                 memoZone = z;
+                region(z.id, 0); // grows the stacks to hold the zone: a memoised zone's regions are all there
             }
             int epoch = z.cacheEpoch;
             if (!Zone.isAcceptingEpoch(epoch)) {
                 return 0;
             }
-            int at = region(z.id, c);
+            int at = offset(z.id, c);
             int[] st = stacks;
             int n = st[at];
             if (n == 0) {
@@ -343,13 +362,14 @@ final class ThreadCache {
     }
 
     /**
-     * Takes a freed allocation's slot with its run of size class {@code c} (-1: not kept) at {@code z} when the zone
-     * accepts blocks. Owner thread only; the caller has set the entry FREE.
+     * Takes a freed allocation's slot with its run of size class {@code c} (one this cache keeps) at {@code z} when
+     * the zone accepts blocks. Owner thread only; the caller has set the entry FREE.
      *
      * @return whether both were taken; if not, the caller frees the block to the zone and the slot to the table
      */
     boolean free(Zone z, int c, int slot) {
-        if (c < 0 || c >= classes || !begin()) {
+        assert c >= 0 && c < classes : c;
+        if (!begin()) {
             return false;
         }
         try {

@@ -86,6 +86,54 @@ class CacheRegistryTest {
         }
     }
 
+    /**
+     * Two threads whose ids take the same place in the index: the first to register holds the place, the second
+     * finds its own cache through the ThreadLocal, never the other's (the fast paths test the owner of what they find
+     * at the place, {@link CacheRegistry#indexed}). An empty place holds {@link ThreadCache#NONE}, owned by no thread.
+     */
+    @Test
+    void threadsSharingAPlaceInTheIndexEachGetTheirOwnCache() throws Exception {
+        assertNull(registry.indexed(Thread.currentThread()).owner, "an empty place holds NONE");
+        assertTrue(registry.indexed(Thread.currentThread()) == ThreadCache.NONE);
+        java.util.concurrent.CountDownLatch registered = new java.util.concurrent.CountDownLatch(1);
+        java.util.concurrent.CountDownLatch release = new java.util.concurrent.CountDownLatch(1);
+        ThreadCache[] seen = new ThreadCache[4];
+        Thread first = new Thread(() -> {
+            seen[0] = registry.cache();
+            registered.countDown();
+            try {
+                release.await();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            seen[1] = registry.cache();
+        }, "first");
+        // The index has 64 places while fewer than 32 caches are registered: a thread whose id is the first's plus
+        // a multiple of 64 takes the same place.
+        Thread second = null;
+        for (int i = 0; i < 1_000 && second == null; i++) {
+            Thread t = new Thread(() -> {
+                seen[2] = registry.cache();
+                seen[3] = registry.cache();
+            }, "second");
+            if (((t.threadId() - first.threadId()) & 63) == 0) {
+                second = t;
+            }
+        }
+        assertTrue(second != null, "no thread id shares the first's place");
+        first.start();
+        assertTrue(registered.await(5, TimeUnit.SECONDS));
+        second.start();
+        second.join(5_000);
+        release.countDown();
+        first.join(5_000);
+        assertTrue(seen[0] != null && seen[0].owner == first, "the first thread's own cache");
+        assertTrue(seen[1] == seen[0], "the same cache every time");
+        assertTrue(seen[2] != null && seen[2].owner == second, "the second thread's own cache, not the first's");
+        assertTrue(seen[3] == seen[2], "the same cache every time");
+        assertTrue(registry.indexed(second).owner == first, "the place is the first's");
+    }
+
     @Test
     void aReclaimGivesEveryCachedBlockBackToTheZone() {
         ThreadCache tc = registry.cache();
