@@ -8,11 +8,6 @@ import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.condition.EnabledOnOs;
 import org.junit.jupiter.api.condition.OS;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.Pipe;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -36,28 +31,7 @@ class AddressRangeDefectTest {
         PageAllocator a = PageAllocator.builder().name("scoped-io").backgroundThread(false).jmx(false)
                 .node(NodeSpec.fixed(8L << 20)).build();
         long h = a.allocate(1 << 20, AllocFlags.NONE);
-        Pipe pipe = Pipe.open();
-        CountDownLatch reading = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            try {
-                a.readAsLong(h, s -> {
-                    ByteBuffer bb = s.asByteBuffer();
-                    reading.countDown();
-                    try {
-                        return pipe.sink().write(bb); // blocks: nobody reads the pipe
-                    } catch (IOException e) {
-                        return -1;
-                    }
-                });
-            } catch (RuntimeException e) {
-                // closed meanwhile
-            }
-        }, "blocked-scoped-reader");
-        reader.setDaemon(true);
-        reader.start();
-        assertTrue(reading.await(5, TimeUnit.SECONDS));
-        Thread.sleep(200); // let the write block inside the kernel
-        try {
+        try (BlockedInIo io = BlockedInIo.scopedReader(a, h)) {
             try {
                 a.close();
             } catch (RuntimeException e) {
@@ -67,10 +41,6 @@ class AddressRangeDefectTest {
             }
             a.close();
             assertThrows(IllegalStateException.class, a::status);
-        } finally {
-            pipe.source().close();
-            pipe.sink().close();
-            reader.join(5_000);
         }
     }
 

@@ -3,19 +3,12 @@ package io.hotmem.tests;
 import io.hotmem.AllocFlags;
 import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
-import io.hotmem.Pin;
 import org.junit.jupiter.api.Test;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.Pipe;
-import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Function;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * close() while something keeps the allocator's address range mapped (a scoped reader's view, or a pinned user
@@ -64,63 +57,18 @@ class CloseWithRangeStillMappedDefectTest {
         long h = a.allocate(1 << 20, AllocFlags.NONE);
         long other = a.allocate(4096, AllocFlags.NONE);
         a.setLong(other, 0, 42);
-        Pipe pipe = Pipe.open();
-        CountDownLatch writing = new CountDownLatch(1);
-        Thread writer = new Thread(() -> {
-            try (Pin p = a.pin(h)) {
-                ByteBuffer bb = p.segment().asByteBuffer();
-                writing.countDown();
-                pipe.sink().write(bb); // blocks: nobody reads the pipe
-            } catch (IOException | RuntimeException e) {
-                // closed meanwhile
-            }
-        }, "blocked-pinned-writer");
-        writer.setDaemon(true);
-        writer.start();
-        try {
-            assertTrue(writing.await(5, TimeUnit.SECONDS));
-            Thread.sleep(200); // let the write block inside the kernel
+        try (BlockedInIo io = BlockedInIo.pinnedSegment(a, h)) {
             a.close();
             assertThrows(IllegalStateException.class, () -> a.getLong(other, 0), "getLong after close");
             assertThrows(IllegalStateException.class, () -> a.getInt(other, 0), "getInt after close");
             assertThrows(IllegalStateException.class, () -> a.getByte(other, 0), "getByte after close");
-        } finally {
-            pipe.source().close();
-            pipe.sink().close();
-            writer.join(5_000);
         }
     }
 
     private static void blockAScopedReaderAndClose(PageAllocator a, long h, Runnable afterClose) throws Exception {
-        Pipe pipe = Pipe.open();
-        CountDownLatch reading = new CountDownLatch(1);
-        Thread reader = new Thread(() -> {
-            try {
-                a.readAsLong(h, s -> {
-                    ByteBuffer bb = s.asByteBuffer();
-                    reading.countDown();
-                    try {
-                        return pipe.sink().write(bb); // blocks: nobody reads the pipe
-                    } catch (IOException e) {
-                        return -1;
-                    }
-                });
-            } catch (RuntimeException e) {
-                // closed meanwhile
-            }
-        }, "blocked-scoped-reader");
-        reader.setDaemon(true);
-        reader.start();
-        try {
-            assertTrue(reading.await(5, TimeUnit.SECONDS));
-            Thread.sleep(200); // let the write block inside the kernel
+        try (BlockedInIo io = BlockedInIo.scopedReader(a, h)) {
             a.close();
             afterClose.run();
-        } finally {
-            pipe.source().close();
-            pipe.sink().close();
-            reader.join(5_000);
         }
     }
-
 }

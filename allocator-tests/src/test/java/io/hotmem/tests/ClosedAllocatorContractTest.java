@@ -191,29 +191,10 @@ class ClosedAllocatorContractTest {
                 .node(NodeSpec.fixed(8L << 20)).node(NodeSpec.hotRemovable(8L << 20)).build();
         long h = a.allocate(1 << 20, AllocFlags.HOTREMOVABLE, 1);
         Pin pin = a.pinLongTerm(h);
-        java.nio.channels.Pipe pipe = java.nio.channels.Pipe.open();
-        java.util.concurrent.CountDownLatch writing = new java.util.concurrent.CountDownLatch(1);
-        Thread writer = new Thread(() -> {
-            java.nio.ByteBuffer bb = pin.segment().asByteBuffer();
-            writing.countDown();
-            try {
-                pipe.sink().write(bb); // blocks: nobody reads the pipe, whose buffer is far below 1 MiB
-            } catch (java.io.IOException e) {
-                // the pipe is closed below
-            }
-        }, "blocked-writer");
-        writer.setDaemon(true);
-        writer.start();
-        writing.await();
-        Thread.sleep(200); // let the write block inside the kernel
-        try {
+        try (BlockedInIo io = BlockedInIo.segmentOf(pin)) {
             a.close();
             a.close();
             org.junit.jupiter.api.Assertions.assertThrows(IllegalStateException.class, a::status);
-        } finally {
-            pipe.source().close();
-            pipe.sink().close();
-            writer.join(5_000);
         }
     }
 }
