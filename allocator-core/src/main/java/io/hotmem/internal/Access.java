@@ -340,6 +340,11 @@ final class Access {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
+    /** For {@link PinImpl}: throws the allocator's closed exception once it is closed. */
+    void checkAllocatorOpen() {
+        ctx.checkOpen();
+    }
+
     /** For {@link PinImpl}: what a pinned access met, or the allocator's closed exception once it is closed. */
     RuntimeException closedOr(RuntimeException e) {
         return ctx.closedOr(e);

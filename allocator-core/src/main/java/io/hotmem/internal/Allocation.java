@@ -153,6 +153,10 @@ final class Allocation {
         if (tc != null && tc.leakCountdown <= 0) {
             return countdownRanOut(zl, preferred, tc, c, bytes, order, flags, preferredNode, orThrow);
         }
+        if (tc == null && leaks.sample()) {
+            // No cache now (every node disabled meanwhile, say): sampled as an allocation without one.
+            return allocateTracked(zl, preferred, null, c, bytes, order, flags, preferredNode, orThrow);
+        }
         return allocateSlow(zl, preferred, bytes, order, flags, preferredNode, orThrow);
     }
 
@@ -346,6 +350,11 @@ final class Allocation {
             loc = HandleTable.lpLocation(c, base); // FREE now and ours: stable
             flags = HandleTable.lpFlags(c, base);
             size = HandleTable.lpSize(c, base);
+        } else if (HandleTable.lpLocation(c, base) != loc) {
+            // Only if 2^18 moves of the block wrapped its version while this thread stood between the load and the
+            // CAS (tryFree's limit): the location read after the CAS, stable now, is the block's. A never-taken
+            // branch: the code after it runs on the early read, not waiting for this load.
+            loc = HandleTable.lpLocation(c, base);
         }
         giveBack(handle, loc, flags, size);
     }

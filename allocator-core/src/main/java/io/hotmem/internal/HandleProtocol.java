@@ -239,8 +239,10 @@ final class HandleProtocol {
      * loads need not wait for it): the CAS from {@code s}, a state the caller loaded with
      * {@link HandleTable#lvState}. When it succeeds, the location, size and flags the caller read between that load
      * and this call are the freed allocation's: they change only together with the state (a move's publication,
-     * a reuse's), and a changed state fails the CAS. When it fails, nothing changed: the caller runs
-     * {@link #freeContended} and reads the words again.
+     * a reuse's), and a changed state fails the CAS; except that 2^18 moves while the caller stands between its
+     * load and this CAS bring the version back (the limit in the class comment), so a caller that acts on the
+     * location checks it again after the CAS ({@link Allocation#free} does). When it fails, nothing changed: the
+     * caller runs {@link #freeContended} and reads the words again.
      *
      * @return whether the entry is FREE now, freed by this call
      */

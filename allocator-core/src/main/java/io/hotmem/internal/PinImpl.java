@@ -154,6 +154,9 @@ final class PinImpl implements Pin {
     /** @return the range offset of {@code [offset, offset + length)} of the allocation, checked */
     private long at(long offset, long length) {
         checkOpen();
+        // The allocator's too: its range can stay mapped after close (a scoped reader's view in blocking I/O at
+        // close), and then an access through it would not fail by itself.
+        access.checkAllocatorOpen();
         Access.checkRange(handle, offset, length, size);
         return blockOffset + offset;
     }
