@@ -59,8 +59,11 @@ final class HandleTable {
     }
 
     private final FreeSlots free = new FreeSlots();
-    /** Set for good by {@link #retire} (under the free stack's monitor): no slot is handed out any more. */
-    private boolean retired;
+    /**
+     * Set for good by {@link #retire} (under the free stack's monitor): no slot is handed out any more. Volatile for
+     * the message of a lookup that finds no chunk (read off the hot paths only).
+     */
+    private volatile boolean retired;
 
     /**
      * Leases a tag for the table.
@@ -128,7 +131,7 @@ final class HandleTable {
     private long[] chunkFromArray(long handle) {
         long[] c = (long[]) CHUNKS.getAcquire(chunks, HandleLayout.chunkIndex(handle));
         if (c == null) {
-            throw neverAllocated(handle); // or the table is retired: the facade reports the allocator closed
+            throw retired ? retiredLookup(handle) : neverAllocated(handle); // the facade reports close as closed
         }
         return c;
     }
@@ -185,6 +188,10 @@ final class HandleTable {
     private static StaleHandleException neverAllocated(long handle) {
         return new StaleHandleException("stale handle 0x" + Long.toHexString(handle) + ": slot "
                 + HandleLayout.slotOf(handle) + " was never allocated");
+    }
+
+    private static StaleHandleException retiredLookup(long handle) {
+        return new StaleHandleException("stale handle 0x" + Long.toHexString(handle) + ": the allocator is closed");
     }
 
     StaleHandleException foreign(long handle) {
