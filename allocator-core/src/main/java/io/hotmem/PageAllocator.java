@@ -619,6 +619,13 @@ public interface PageAllocator extends AutoCloseable {
      * background agent let go of the allocator, so nothing of it stays reachable from a thread that used it. A
      * second call waits for the first to finish, then returns.
      *
+     * <p>An operation that is using a segment of the allocator at close (blocking I/O on a pin's segment, a
+     * {@link #segment(long)} or a scoped reader's view) keeps that memory mapped while it lasts, rather than have
+     * it unmapped under the operation: the segments of that node go on working meanwhile. Once it ends, the memory
+     * is released within about 100 ms (a daemon thread, {@code hotmem-late-release}, retries) and every such
+     * segment throws {@link IllegalStateException}. At {@link LeakDetection#PARANOID} a pin's segment inside such an
+     * operation keeps the memory mapped until the JVM exits (logged).
+     *
      * @throws IllegalStateException if called from inside a {@link HotplugListener} callback
      */
     @Override

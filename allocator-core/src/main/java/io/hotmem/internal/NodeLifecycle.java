@@ -486,14 +486,22 @@ final class NodeLifecycle {
                                     + "of node " + stillMapped.get(0).id + " is inside an operation (blocking I/O): "
                                     + "the allocator's address range stays mapped");
                         }
+                        boolean rangeClosed = false;
                         try {
                             ctx.range.close(!stillMapped.isEmpty() || !scopesClosed);
+                            rangeClosed = true;
                         } catch (IllegalStateException e) {
                             // A scoped read's view is inside an operation (blocking I/O): the range cannot be
                             // closed now; it stays mapped rather than be unmapped under that operation.
                             Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a scoped "
                                     + "read's segment is inside an operation (blocking I/O): the allocator's address "
                                     + "range stays mapped", e);
+                        }
+                        if (scopesClosed && (!rangeClosed || !stillMapped.isEmpty())) {
+                            // Once the operations end: the node scopes close, so the segments of those nodes throw
+                            // from then on, and the range is unmapped. (A PARANOID scope is the leak detector's,
+                            // which gives no later chance to close it: that range stays mapped.)
+                            LateRelease.retry(ctx.name, this::releaseAfterClose);
                         }
                     } finally {
                         // Every handle stale from here, also where the range stayed mapped above (the typed reads
@@ -641,6 +649,41 @@ final class NodeLifecycle {
     }
 
     /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
+    /**
+     * Close's late release ({@link LateRelease}): closes the user scopes of nodes that close had to leave open, then
+     * unmaps the range. Nothing else of the allocator runs any more (it is closed), so nothing but this touches the
+     * scopes and the range.
+     *
+     * @return whether everything is released (false: an operation still uses a segment; try again later)
+     */
+    private boolean releaseAfterClose() {
+        control.lock();
+        try {
+            stillMapped.removeIf(n -> {
+                try {
+                    n.retiredScope.close();
+                } catch (IllegalStateException e) {
+                    return false;
+                }
+                n.retiredScope = null;
+                return true;
+            });
+            if (!stillMapped.isEmpty()) {
+                return false;
+            }
+            try {
+                ctx.range.close(false);
+            } catch (IllegalStateException e) {
+                return false; // a scoped read's view is still inside an operation
+            }
+            Telemetry.LOG.log(System.Logger.Level.INFO, ctx.name + ": the memory that close left mapped is "
+                    + "released");
+            return true;
+        } finally {
+            control.unlock();
+        }
+    }
+
     private void releaseStillMapped() {
         assert control.isHeldByCurrentThread();
         stillMapped.removeIf(n -> {

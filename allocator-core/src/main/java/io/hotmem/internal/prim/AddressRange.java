@@ -47,9 +47,12 @@ public interface AddressRange {
 
     /**
      * Closes the internal segment (every access in flight on another thread ends first), then returns the memory
-     * to the OS unless {@code keepMapped}.
+     * to the OS unless {@code keepMapped}. May be called again: a later call without {@code keepMapped} returns
+     * what an earlier one kept (close's late release).
      *
      * @param keepMapped leave the memory mapped: a user view of it may still be inside an operation (blocking I/O)
+     * @throws IllegalStateException if the internal segment is inside an operation (a scoped reader's view in
+     *                               blocking I/O): nothing changed
      */
     void close(boolean keepMapped);
 

@@ -45,9 +45,11 @@ final class ArenaRange implements AddressRange {
     }
 
     @Override
-    public void close(boolean keepMapped) {
-        internal.close();
-        if (!keepMapped) {
+    public synchronized void close(boolean keepMapped) {
+        if (internal.scope().isAlive()) {
+            internal.close();
+        }
+        if (!keepMapped && memory.scope().isAlive()) {
             memory.close();
         }
     }

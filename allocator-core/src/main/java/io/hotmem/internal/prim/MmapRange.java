@@ -116,6 +116,9 @@ final class MmapRange implements AddressRange {
         this.mappedBytes = mapped;
     }
 
+    /** Set once the mapping is gone (under this object's monitor, in {@link #close}). */
+    private boolean unmapped;
+
     private static void unmap(long address, long bytes) {
         try {
             int rc = (int) MUNMAP.invokeExact(MemorySegment.ofAddress(address), bytes);
@@ -157,9 +160,12 @@ final class MmapRange implements AddressRange {
     }
 
     @Override
-    public void close(boolean keepMapped) {
-        arena.close();
-        if (!keepMapped) {
+    public synchronized void close(boolean keepMapped) {
+        if (arena.scope().isAlive()) {
+            arena.close();
+        }
+        if (!keepMapped && !unmapped) {
+            unmapped = true;
             unmap(mappedAddress, mappedBytes);
         }
     }
