@@ -648,7 +648,6 @@ final class NodeLifecycle {
         publish(ctx.topology.rebuilt());
     }
 
-    /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
     /**
      * Close's late release ({@link LateRelease}): closes the user scopes of nodes that close had to leave open, then
      * unmaps the range. Nothing else of the allocator runs any more (it is closed), so nothing but this touches the
@@ -684,6 +683,7 @@ final class NodeLifecycle {
         }
     }
 
+    /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
     private void releaseStillMapped() {
         assert control.isHeldByCurrentThread();
         stillMapped.removeIf(n -> {
