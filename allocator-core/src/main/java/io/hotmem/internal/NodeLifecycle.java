@@ -658,15 +658,7 @@ final class NodeLifecycle {
     private boolean releaseAfterClose() {
         control.lock();
         try {
-            stillMapped.removeIf(n -> {
-                try {
-                    n.retiredScope.close();
-                } catch (IllegalStateException e) {
-                    return false;
-                }
-                n.retiredScope = null;
-                return true;
-            });
+            closeRetiredScopes(false); // the range goes whole below
             if (!stillMapped.isEmpty()) {
                 return false;
             }
@@ -685,6 +677,14 @@ final class NodeLifecycle {
 
     /** Tries again to return the memory of unplugged nodes whose segments were in use at their unplug. */
     private void releaseStillMapped() {
+        closeRetiredScopes(true);
+    }
+
+    /**
+     * Closes the user scope of each node in {@link #stillMapped} that no operation uses any more, and forgets it;
+     * with {@code giveBack}, gives its memory back too ({@link io.hotmem.internal.prim.AddressRange#release}).
+     */
+    private void closeRetiredScopes(boolean giveBack) {
         assert control.isHeldByCurrentThread();
         stillMapped.removeIf(n -> {
             try {
@@ -693,7 +693,9 @@ final class NodeLifecycle {
                 return false;
             }
             n.retiredScope = null;
-            ctx.range.release(n.offsetInRange, n.spec.bytes());
+            if (giveBack) {
+                ctx.range.release(n.offsetInRange, n.spec.bytes());
+            }
             return true;
         });
     }

@@ -14,6 +14,7 @@ import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -59,13 +60,8 @@ class AllocationFastPathTest {
                             long h = node < 0 ? a.allocate(size, flags) : a.allocate(size, flags, node);
                             assertEquals(size, a.sizeOf(h));
                             if ((flags & AllocFlags.ZERO) != 0) {
-                                long nonZero = a.readAsLong(h, s -> {
-                                    long n = 0;
-                                    for (long i = 0; i < s.byteSize(); i++) {
-                                        n += s.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != 0 ? 1 : 0;
-                                    }
-                                    return n;
-                                });
+                                long nonZero = a.readAsLong(h, s -> s.elements(JAVA_BYTE)
+                                        .filter(x -> x.get(JAVA_BYTE, 0) != 0).count());
                                 assertEquals(0, nonZero, "ZERO allocation of " + size + " bytes, flags "
                                         + AllocFlags.toString(flags) + ", round " + round);
                             }

@@ -21,6 +21,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 
+import static java.lang.foreign.ValueLayout.JAVA_BYTE;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -222,34 +223,17 @@ class FastPathReviewDefectTest {
                                     p.getLong(0);
                                 }
                             }
-                        } catch (IllegalStateException | AllocationFailedException e) {
-                            for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
-                                if (c instanceof NullPointerException || c instanceof IndexOutOfBoundsException) {
-                                    found.add(e);
-                                }
-                            }
                         } catch (Throwable e) {
-                            found.add(e);
+                            CloseRacing.judge(e, found);
                         }
                     }
                 }, "close-racer-" + w);
                 t.start();
                 ts.add(t);
             }
-            going.await();
-            Thread.sleep(1 + rounds % 5);
-            a.close();
-            closed.set(true);
-            for (Thread t : ts) {
-                t.join(20_000);
-            }
+            CloseRacing.closeWhileRunning(a, going, 1 + rounds % 5, closed, ts, 20_000);
         }
-        if (!found.isEmpty()) {
-            Throwable first = found.peek();
-            AssertionError e = new AssertionError(found.size() + " bad exceptions in " + rounds + " rounds; first: "
-                    + first, first);
-            throw e;
-        }
+        CloseRacing.assertNoneFound(found, rounds);
     }
 
     /**
@@ -314,13 +298,8 @@ class FastPathReviewDefectTest {
                                     assertEquals(node, a.nodeOf(h), "THISNODE: " + what);
                                 }
                                 if ((flags & AllocFlags.ZERO) != 0) {
-                                    long nonZero = a.readAsLong(h, s2 -> {
-                                        long n = 0;
-                                        for (long i = 0; i < s2.byteSize(); i++) {
-                                            n += s2.get(java.lang.foreign.ValueLayout.JAVA_BYTE, i) != 0 ? 1 : 0;
-                                        }
-                                        return n;
-                                    });
+                                    long nonZero = a.readAsLong(h, s2 -> s2.elements(JAVA_BYTE)
+                                        .filter(x -> x.get(JAVA_BYTE, 0) != 0).count());
                                     assertEquals(0, nonZero, "ZERO not zeroed: " + what);
                                 }
                                 tag = (byte) (tag == 127 ? 1 : tag + 1);
@@ -375,42 +354,8 @@ class FastPathReviewDefectTest {
             List<Thread> ts = new ArrayList<>();
             for (int w = 0; w < 3; w++) {
                 int id = w;
-                ts.add(new Thread(() -> {
-                    SplittableRandom rnd = new SplittableRandom(1234 + id);
-                    List<long[]> live = new ArrayList<>();
-                    long next = ((long) id << 40) + 1;
-                    try {
-                        while (!stop.get()) {
-                            if (live.size() < 200 && (live.isEmpty() || rnd.nextInt(3) > 0)) {
-                                long size = 16 + rnd.nextInt(6 * 4096);
-                                long h = a.allocate(size, AllocFlags.HOTREMOVABLE, 1);
-                                long v = next++;
-                                a.setLong(h, 0, v);
-                                a.setLong(h, size - 8, ~v);
-                                live.add(new long[] {h, v});
-                            } else {
-                                long[] e = live.remove(rnd.nextInt(live.size()));
-                                long size = a.sizeOf(e[0]);
-                                assertEquals(e[1], a.getLong(e[0], 0));
-                                assertEquals(~e[1], a.getLong(e[0], size - 8));
-                                if (id == 2 && rnd.nextInt(8) == 0) {
-                                    try (Pin p = a.pinLongTerm(e[0])) {
-                                        assertEquals(e[1], p.getLong(0));
-                                    } catch (IllegalStateException | AllocationFailedException ok) {
-                                        // pinned by others / no room: fine
-                                    }
-                                }
-                                a.free(e[0]);
-                            }
-                        }
-                        for (long[] e : live) {
-                            assertEquals(e[1], a.getLong(e[0], 0));
-                            a.free(e[0]);
-                        }
-                    } catch (Throwable t) {
-                        errors.add(t);
-                    }
-                }, "free-vs-move-" + w));
+                ts.add(new Thread(new MovableChurn(a, 1234 + id, ((long) id << 40) + 1, 200, 6 * 4096, AllocFlags.HOTREMOVABLE, 1, id == 2 ? 8 : 0, stop, errors),
+                        "free-vs-move-" + w));
             }
             ts.add(new Thread(() -> {
                 SplittableRandom rnd = new SplittableRandom(99);

@@ -246,11 +246,7 @@ class FixesSecondReviewDefectTest {
                             }
                         } catch (IllegalStateException | AllocationFailedException e) {
                             boolean bad = startedClosed && !String.valueOf(e.getMessage()).contains("is closed");
-                            for (Throwable c = e.getCause(); c != null; c = c.getCause()) {
-                                bad |= c instanceof NullPointerException || c instanceof IndexOutOfBoundsException
-                                        || c instanceof ClassCastException;
-                            }
-                            if (bad) {
+                            if (bad || CloseRacing.hasBadCause(e)) {
                                 found.add(new AssertionError(level + " op " + op + (startedClosed
                                         ? " after close" : " racing close") + ": " + e, e));
                             }
@@ -262,19 +258,9 @@ class FixesSecondReviewDefectTest {
                 t.start();
                 ts.add(t);
             }
-            going.await();
-            Thread.sleep(2 + rounds % 7);
-            a.close();
-            closed.set(true);
-            for (Thread t : ts) {
-                t.join(30_000);
-            }
+            CloseRacing.closeWhileRunning(a, going, 2 + rounds % 7, closed, ts, 30_000);
         }
-        if (!found.isEmpty()) {
-            Throwable first = found.peek();
-            throw new AssertionError(found.size() + " bad exceptions in " + rounds + " rounds; first: " + first,
-                    first);
-        }
+        CloseRacing.assertNoneFound(found, rounds);
     }
 
     /**
@@ -294,46 +280,8 @@ class FixesSecondReviewDefectTest {
             List<Thread> ts = new ArrayList<>();
             for (int w = 0; w < 3; w++) {
                 int id = w;
-                ts.add(new Thread(() -> {
-                    SplittableRandom rnd = new SplittableRandom(4321 + id);
-                    List<long[]> live = new ArrayList<>();
-                    long next = ((long) (id + 1) << 40) + 1;
-                    try {
-                        while (!stop.get()) {
-                            if (live.size() < 150 && (live.isEmpty() || rnd.nextInt(3) > 0)) {
-                                long size = 16 + rnd.nextInt(5 * 4096);
-                                long h;
-                                try {
-                                    h = a.allocate(size, AllocFlags.HOTREMOVABLE | AllocFlags.ZERO);
-                                } catch (AllocationFailedException full) {
-                                    continue;
-                                }
-                                long v = next++;
-                                a.setLong(h, 0, v);
-                                a.setLong(h, size - 8, ~v);
-                                live.add(new long[] {h, v, size});
-                            } else {
-                                long[] e = live.remove(rnd.nextInt(live.size()));
-                                assertEquals(e[1], a.getLong(e[0], 0), "head of a live allocation");
-                                assertEquals(~e[1], a.getLong(e[0], e[2] - 8), "tail of a live allocation");
-                                if (rnd.nextInt(6) == 0) {
-                                    try (Pin p = a.pinLongTerm(e[0])) {
-                                        assertEquals(e[1], p.getLong(0));
-                                    } catch (IllegalStateException | AllocationFailedException ok) {
-                                        // busy, or no room in NORMAL memory
-                                    }
-                                }
-                                a.free(e[0]);
-                            }
-                        }
-                        for (long[] e : live) {
-                            assertEquals(e[1], a.getLong(e[0], 0));
-                            a.free(e[0]);
-                        }
-                    } catch (Throwable t) {
-                        errors.add(t);
-                    }
-                }, "rev2-free-vs-drain-" + w));
+                ts.add(new Thread(new MovableChurn(a, 4321 + id, ((long) (id + 1) << 40) + 1, 150, 5 * 4096, AllocFlags.HOTREMOVABLE | AllocFlags.ZERO, -1, 6, stop, errors),
+                        "rev2-free-vs-drain-" + w));
             }
             ts.add(new Thread(() -> {
                 try {
