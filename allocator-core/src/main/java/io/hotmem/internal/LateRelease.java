@@ -1,9 +1,7 @@
 package io.hotmem.internal;
 
-import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 import java.util.function.BooleanSupplier;
 
 /**
@@ -25,7 +23,6 @@ final class LateRelease {
     static {
         RETRIES.setKeepAliveTime(1, TimeUnit.SECONDS);
         RETRIES.allowCoreThreadTimeOut(true);
-        RETRIES.setRemoveOnCancelPolicy(true);
     }
 
     private LateRelease() {
@@ -38,24 +35,21 @@ final class LateRelease {
      * @param what for the log
      */
     static void retry(String what, BooleanSupplier attempt) {
-        AtomicReference<ScheduledFuture<?>> self = new AtomicReference<>();
-        Runnable task = () -> {
-            boolean done;
-            try {
-                done = attempt.getAsBoolean();
-            } catch (RuntimeException | Error e) {
-                Telemetry.LOG.log(System.Logger.Level.WARNING, what + ": the late release failed; the memory "
-                        + "stays mapped", e);
-                done = true;
-            }
-            if (done) {
-                ScheduledFuture<?> f;
-                while ((f = self.get()) == null) {
-                    Thread.onSpinWait(); // scheduled and run before the future was stored: a moment
-                }
-                f.cancel(false);
-            }
-        };
-        self.set(RETRIES.scheduleWithFixedDelay(task, PERIOD_MILLIS, PERIOD_MILLIS, TimeUnit.MILLISECONDS));
+        RETRIES.schedule(() -> attempt(what, attempt), PERIOD_MILLIS, TimeUnit.MILLISECONDS);
+    }
+
+    /** One attempt; the next is scheduled unless this one succeeded or threw. */
+    private static void attempt(String what, BooleanSupplier attempt) {
+        boolean done;
+        try {
+            done = attempt.getAsBoolean();
+        } catch (RuntimeException | Error e) {
+            Telemetry.LOG.log(System.Logger.Level.WARNING, what + ": the late release failed; the memory stays "
+                    + "mapped", e);
+            done = true;
+        }
+        if (!done) {
+            retry(what, attempt);
+        }
     }
 }
