@@ -258,13 +258,43 @@ final class Access {
     /**
      * A scoped read: {@code reader} sees a read-only view of the allocation, optimistically (possibly stale, as
      * the contract in {@code PageAllocator.read} says), then under a pin.
+     *
+     * <p>Like {@link #read(long, long, int)}, the first attempt is all that a caller inlines: small enough that the
+     * JIT inlines it (and the reader into it) into the caller's loop, where the view is scalar-replaced; the
+     * handler of a reader's exception and every later attempt are calls out of line.
      */
     <R> R read(long handle, Function<? super MemorySegment, ? extends R> reader) {
         Objects.requireNonNull(reader, "reader");
         ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+        long s = HandleProtocol.beginRead(c, base, handle);
+        long size = HandleTable.lpSize(c, base);
+        long loc = HandleTable.lpLocation(c, base);
+        R r;
+        try {
+            r = reader.apply(readOnly.asSlice(offsetOf(loc), size));
+        } catch (RuntimeException e) {
+            return readAfterThrow(c, base, handle, reader, s, e);
+        }
+        if (HandleProtocol.validate(c, base, s)) {
+            return r;
+        }
+        return readContended(c, base, handle, reader);
+    }
+
+    /** The reader threw in an attempt that began at state {@code s}: its own exception if the view was consistent. */
+    private <R> R readAfterThrow(long[] c, int base, long handle, Function<? super MemorySegment, ? extends R> reader,
+                                 long s, RuntimeException e) {
+        if (HandleProtocol.validate(c, base, s)) {
+            throw e; // the view was consistent: the reader's own exception
+        }
+        return readContended(c, base, handle, reader); // a stale view made the reader fail: retry
+    }
+
+    /** The rest of {@link #read(long, Function)}: more optimistic attempts, then under a pin. */
+    private <R> R readContended(long[] c, int base, long handle, Function<? super MemorySegment, ? extends R> reader) {
+        for (int attempt = 1; attempt < OPTIMISTIC_TRIES; attempt++) {
             long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);
@@ -273,9 +303,9 @@ final class Access {
                 r = reader.apply(readOnly.asSlice(offsetOf(loc), size));
             } catch (RuntimeException e) {
                 if (HandleProtocol.validate(c, base, s)) {
-                    throw e; // the view was consistent: the reader's own exception
+                    throw e;
                 }
-                continue; // a stale view made the reader fail: retry
+                continue;
             }
             if (HandleProtocol.validate(c, base, s)) {
                 return r;
@@ -302,13 +332,43 @@ final class Access {
         return readAsLong(handle, 0, 0, true, reader);
     }
 
+    /** The first attempt, inlined into callers as {@link #read(long, Function)}'s is. */
     private long readAsLong(long handle, long offset, long asked, boolean whole,
                             ToLongFunction<? super MemorySegment> reader) {
         Objects.requireNonNull(reader, "reader");
         ctx.checkOpen(); // a reader that touches no memory would otherwise not notice a closed allocator
         long[] c = table.chunk(handle);
         int base = HandleLayout.base(handle);
-        for (int attempt = 0; attempt < OPTIMISTIC_TRIES; attempt++) {
+        long s = HandleProtocol.beginRead(c, base, handle);
+        long size = HandleTable.lpSize(c, base);
+        long loc = HandleTable.lpLocation(c, base);
+        long length = whole ? size : asked;
+        if ((offset >= 0) & (length >= 0) & (offset <= size - length)) { // else decided under a pin
+            long r;
+            try {
+                r = reader.applyAsLong(readOnly.asSlice(offsetOf(loc) + offset, length));
+            } catch (RuntimeException e) {
+                return readAsLongAfterThrow(c, base, handle, offset, asked, whole, reader, s, e);
+            }
+            if (HandleProtocol.validate(c, base, s)) {
+                return r;
+            }
+        }
+        return readAsLongContended(c, base, handle, offset, asked, whole, reader);
+    }
+
+    private long readAsLongAfterThrow(long[] c, int base, long handle, long offset, long asked, boolean whole,
+                                      ToLongFunction<? super MemorySegment> reader, long s, RuntimeException e) {
+        if (HandleProtocol.validate(c, base, s)) {
+            throw e;
+        }
+        return readAsLongContended(c, base, handle, offset, asked, whole, reader);
+    }
+
+    /** The rest of {@link #readAsLong}: more optimistic attempts, then under a pin. */
+    private long readAsLongContended(long[] c, int base, long handle, long offset, long asked, boolean whole,
+                                     ToLongFunction<? super MemorySegment> reader) {
+        for (int attempt = 1; attempt < OPTIMISTIC_TRIES; attempt++) {
             long s = HandleProtocol.beginRead(c, base, handle);
             long size = HandleTable.lpSize(c, base);
             long loc = HandleTable.lpLocation(c, base);

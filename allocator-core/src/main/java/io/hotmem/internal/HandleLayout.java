@@ -122,12 +122,21 @@ final class HandleLayout {
 
     /** @return true when {@code state} belongs to a live allocation named by {@code handle} */
     static boolean isLive(long state, long handle) {
-        return (state & FREE) == 0 && genOfState(state) == genOfHandle(handle);
+        // One test for both (FREE clear, same generation): on every optimistic read.
+        return ((state ^ stateGenOfHandle(handle)) & (STATE_GEN_MASK | FREE)) == 0;
+    }
+
+    /**
+     * @return the handle's generation where a state word holds it: its bits above the generation (the tag) are
+     *     shifted out, those below (the slot) are shifted off
+     */
+    static long stateGenOfHandle(long handle) {
+        return handle >>> GEN_SHIFT << STATE_GEN_SHIFT;
     }
 
     /** @return true when {@code state} is live for {@code handle}, with no pin and no move: a free may CAS it */
     static boolean isFreeable(long state, long handle) {
-        return (state & ~VERSION_MASK) == genOfHandle(handle) << STATE_GEN_SHIFT;
+        return (state & ~VERSION_MASK) == stateGenOfHandle(handle);
     }
 
     // ---------------------------------------------------------------------------------------------- location
@@ -184,6 +193,13 @@ final class HandleLayout {
     static int baseOfSlot(int slot) {
         return (slot & CHUNK_MASK) << ENTRY_SHIFT;
     }
+
+    /**
+     * The bits of a handle that say which table and which chunk it names: its tag and chunk index. A handle of
+     * chunk 0 of the table with tag {@code t} has exactly {@code t << TAG_SHIFT} there, whatever its generation and
+     * its slot in the chunk.
+     */
+    static final long TAG_AND_CHUNK_MASK = ((long) TAG_MASK << TAG_SHIFT) | (SLOT_MASK & ~(long) CHUNK_MASK);
 
     /** @return the index of the slot's chunk */
     static int chunkIndex(long slot) {

@@ -36,6 +36,8 @@ final class HandleTable {
 
     /** This allocator's tag, unique among open allocators ({@link HandleTags}). */
     final long tag;
+    /** {@link #tag} where a handle holds it: {@code tag << TAG_SHIFT}. */
+    private final long tagBits;
     /** The generation every slot starts at (see {@link HandleTags}). */
     final long firstGeneration;
     private final long[][] chunks = new long[MAX_SLOTS >>> CHUNK_SHIFT][];
@@ -73,6 +75,7 @@ final class HandleTable {
     HandleTable() {
         HandleTags.Lease lease = HandleTags.acquire();
         this.tag = lease.tag();
+        this.tagBits = lease.tag() << HandleLayout.TAG_SHIFT;
         this.firstGeneration = lease.firstGeneration();
     }
 
@@ -115,20 +118,19 @@ final class HandleTable {
      * @throws StaleHandleException for a foreign or garbage handle (the generation is checked on the state word)
      */
     long[] chunk(long handle) {
-        if (HandleLayout.tagOf(handle) != tag) {
-            throw foreign(handle);
-        }
-        if (HandleLayout.chunkIndex(handle) == 0) {
-            long[] c = first;
-            if (c != null) {
-                return c;
-            }
+        long[] c = first;
+        // This table's tag and chunk 0, in one test (non-short-circuit &: one branch for both).
+        if ((((handle ^ tagBits) & HandleLayout.TAG_AND_CHUNK_MASK) == 0) & (c != null)) {
+            return c;
         }
         return chunkFromArray(handle);
     }
 
     /** The rest of {@link #chunk}, out of line: the inlined part stays small. */
     private long[] chunkFromArray(long handle) {
+        if (HandleLayout.tagOf(handle) != tag) {
+            throw foreign(handle);
+        }
         long[] c = (long[]) CHUNKS.getAcquire(chunks, HandleLayout.chunkIndex(handle));
         if (c == null) {
             throw retired ? retiredLookup(handle) : neverAllocated(handle); // the facade reports close as closed
