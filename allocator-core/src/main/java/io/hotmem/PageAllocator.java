@@ -623,8 +623,8 @@ public interface PageAllocator extends AutoCloseable {
      * {@link #segment(long)} or a scoped reader's view) keeps that memory mapped while it lasts, rather than have
      * it unmapped under the operation: the segments of that node go on working meanwhile. Once it ends, the memory
      * is released within about 100 ms (a daemon thread, {@code hotmem-late-release}, retries) and every such
-     * segment throws {@link IllegalStateException}. At {@link LeakDetection#PARANOID} a pin's segment inside such an
-     * operation keeps the memory mapped until the JVM exits (logged).
+     * segment throws {@link IllegalStateException}, also at {@link LeakDetection#PARANOID}, whose segments have
+     * scopes of their own.
      *
      * @throws IllegalStateException if called from inside a {@link HotplugListener} callback
      */

@@ -90,6 +90,11 @@ final class LeakDetector {
     private final ConcurrentHashMap<Long, TrackedAllocation> stuckScopes = new ConcurrentHashMap<>();
     /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
     private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
+    /**
+     * What closes each scope that {@link #close} could not close (an operation held a segment of it), for
+     * {@link #closeScopesLeftOpen}; touched only by close and its late release, under the control lock.
+     */
+    private final List<Runnable> scopesLeftOpen = new ArrayList<>();
     /** Leaked pins by site. */
     private final ConcurrentHashMap<String, Tally> leakedPins = new ConcurrentHashMap<>();
     private final AtomicLong leakedPinCount = new AtomicLong();
@@ -376,32 +381,27 @@ final class LeakDetector {
      * closed allocator keeps nothing in the cleaner), then logs the allocations still live (all of them, counted
      * from the table, and the tracked ones by site) and the tracked pins that were still open.
      *
-     * @return false if a scope could not be closed (an operation holds a segment): the range must stay mapped
+     * @return false if a scope could not be closed (an operation holds a segment): the range must stay mapped until
+     *         {@link #closeScopesLeftOpen} says they are all closed
      */
     boolean close(HandleTable table) {
         closed = true;
         // The scopes first, whatever the logging below does: the range is unmapped after this.
-        boolean allClosed = true;
         int open = 0;
         for (PinState s : openPins) {
             if (!s.leaked) {
                 open++;
             }
-            try {
-                s.close();
-            } catch (IllegalStateException e) {
-                allClosed = false;
-            }
+            scopesLeftOpen.add(s::close);
         }
         for (Map<Long, TrackedAllocation> m : List.of(allocations, stuckScopes)) {
             for (Map.Entry<Long, TrackedAllocation> e : m.entrySet()) {
-                try {
-                    e.getValue().closeScope(e.getKey());
-                } catch (IllegalStateException ex) {
-                    allClosed = false;
-                }
+                long handle = e.getKey();
+                TrackedAllocation t = e.getValue();
+                scopesLeftOpen.add(() -> t.closeScope(handle));
             }
         }
+        boolean allClosed = closeScopesLeftOpen();
         sweep(table); // SAMPLED: the count close logs is of records that count
         try {
             logAtClose(table, open);
@@ -409,6 +409,25 @@ final class LeakDetector {
             // A log handler that throws must not make close fail half way; the scopes are closed already.
         }
         return allClosed;
+    }
+
+    /**
+     * Closes the scopes that {@link #close} left open because an operation (blocking I/O) held one of their
+     * segments, as far as it can now: close itself, then close's late release ({@link LateRelease}) until it
+     * succeeds. Called under the allocator's control lock, as close is.
+     *
+     * @return whether none is left open
+     */
+    boolean closeScopesLeftOpen() {
+        scopesLeftOpen.removeIf(closeIt -> {
+            try {
+                closeIt.run();
+                return true;
+            } catch (IllegalStateException e) {
+                return false; // still inside the operation
+            }
+        });
+        return scopesLeftOpen.isEmpty();
     }
 
     private void logAtClose(HandleTable table, int openPinCount) {

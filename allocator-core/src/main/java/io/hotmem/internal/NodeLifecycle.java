@@ -452,6 +452,7 @@ final class NodeLifecycle {
                 return;
             }
             boolean scopesClosed = true;
+            boolean leaksClosed = false; // leaks.close returned: it knows every scope it left open, for a retry
             try {
                 beforeTeardown.run();
             } finally {
@@ -459,6 +460,7 @@ final class NodeLifecycle {
                     // Logs what is still live, then closes every PARANOID segment scope while the memory is there.
                     scopesClosed = false; // until leaks.close says otherwise: an exception keeps the range mapped
                     scopesClosed = ctx.leaks.close(ctx.table);
+                    leaksClosed = true;
                     Node[] nodes = ctx.topology.nodes;
                     for (Node n : nodes) {
                         if (n.state == NodeState.ENABLED) {
@@ -479,7 +481,7 @@ final class NodeLifecycle {
                         if (!scopesClosed) {
                             Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a segment "
                                     + "scoped by PARANOID leak detection is inside an operation (blocking I/O): the "
-                                    + "allocator's address range stays mapped");
+                                    + "allocator's address range stays mapped until it ends");
                         }
                         if (!stillMapped.isEmpty()) {
                             Telemetry.LOG.log(System.Logger.Level.WARNING, ctx.name + ": closed while a segment "
@@ -497,10 +499,10 @@ final class NodeLifecycle {
                                     + "read's segment is inside an operation (blocking I/O): the allocator's address "
                                     + "range stays mapped", e);
                         }
-                        if (scopesClosed && (!rangeClosed || !stillMapped.isEmpty())) {
-                            // Once the operations end: the node scopes close, so the segments of those nodes throw
-                            // from then on, and the range is unmapped. (A PARANOID scope is the leak detector's,
-                            // which gives no later chance to close it: that range stays mapped.)
+                        if (leaksClosed && (!scopesClosed || !rangeClosed || !stillMapped.isEmpty())) {
+                            // Once the operations end: the leak detector's and the node scopes close, so those
+                            // segments throw from then on, and the range is unmapped. (If leaks.close threw, a
+                            // scope it did not get to may be open: the range stays mapped, logged above.)
                             LateRelease.retry(ctx.name, this::releaseAfterClose);
                         }
                     } finally {
@@ -649,17 +651,18 @@ final class NodeLifecycle {
     }
 
     /**
-     * Close's late release ({@link LateRelease}): closes the user scopes of nodes that close had to leave open, then
-     * unmaps the range. Nothing else of the allocator runs any more (it is closed), so nothing but this touches the
-     * scopes and the range.
+     * Close's late release ({@link LateRelease}): closes the PARANOID leak detector's scopes and the user scopes of
+     * nodes that close had to leave open, then unmaps the range. Nothing else of the allocator runs any more (it is
+     * closed), so nothing but this touches the scopes and the range.
      *
      * @return whether everything is released (false: an operation still uses a segment; try again later)
      */
     private boolean releaseAfterClose() {
         control.lock();
         try {
+            boolean scopesClosed = ctx.leaks.closeScopesLeftOpen(); // a PARANOID scope views a node's memory
             closeRetiredScopes(false); // the range goes whole below
-            if (!stillMapped.isEmpty()) {
+            if (!scopesClosed || !stillMapped.isEmpty()) {
                 return false;
             }
             try {

@@ -22,6 +22,7 @@ import java.util.function.Function;
 
 import static java.lang.foreign.ValueLayout.JAVA_LONG;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
@@ -130,32 +131,52 @@ class FixesSecondReviewDefectTest {
         try (Pin p = a.pin(blocked)) {
             address = p.segment().address();
         }
-        assertTrue(mapped(address), "the allocator's memory is mapped while it is open");
+        assertTrue(ProcMaps.mapped(address), "the allocator's memory is mapped while it is open");
         try (BlockedInIo io = BlockedInIo.scopedReader(a, blocked)) {
             a.close();
             Thread.sleep(3 * 100);
-            assertTrue(mapped(address), "kept mapped while the scoped reader's I/O lasts");
+            assertTrue(ProcMaps.mapped(address), "kept mapped while the scoped reader's I/O lasts");
         }
         long deadline = System.nanoTime() + 5_000_000_000L;
-        while (mapped(address) && System.nanoTime() < deadline) {
+        while (ProcMaps.mapped(address) && System.nanoTime() < deadline) {
             Thread.sleep(20);
         }
-        assertTrue(!mapped(address), "the range is unmapped once the I/O ended");
+        assertTrue(!ProcMaps.mapped(address), "the range is unmapped once the I/O ended");
     }
 
-    /** @return whether a line of /proc/self/maps covers {@code address} */
-    private static boolean mapped(long address) throws java.io.IOException {
-        for (String line : java.nio.file.Files.readAllLines(java.nio.file.Path.of("/proc/self/maps"))) {
-            String[] range = line.substring(0, line.indexOf(' ')).split("-");
-            if (Long.compareUnsigned(Long.parseUnsignedLong(range[0], 16), address) <= 0
-                    && Long.compareUnsigned(address, Long.parseUnsignedLong(range[1], 16)) < 0) {
-                return true;
-            }
+    /**
+     * At PARANOID a pin's segment has a scope of the leak detector's own: when that segment is inside blocking I/O at
+     * close, the range stays mapped while the I/O lasts (the segment still works: nothing is unmapped under it), and
+     * once it ends the late release closes that scope too, so the segment throws and the range is unmapped. Before,
+     * the leak detector's scope got no second chance: the range stayed mapped and the segment kept working for the
+     * life of the JVM.
+     */
+    @Test
+    @org.junit.jupiter.api.condition.EnabledOnOs(org.junit.jupiter.api.condition.OS.LINUX)
+    void atParanoidAPinsSegmentInIoAtCloseIsReleasedOnceTheIoEnds() throws Exception {
+        PageAllocator a = PageAllocator.builder().name("rev2-paranoid-unmap").backgroundThread(false).jmx(false)
+                .leakDetection(LeakDetection.PARANOID).node(NodeSpec.fixed(8L << 20)).build();
+        long blocked = a.allocate(1 << 20, AllocFlags.NONE);
+        Pin p = a.pin(blocked);
+        MemorySegment seg = p.segment();
+        seg.set(JAVA_LONG, 0, 5L);
+        long address = seg.address();
+        try (BlockedInIo io = BlockedInIo.segmentOf(p)) {
+            a.close();
+            Thread.sleep(3 * 100);
+            assertTrue(ProcMaps.mapped(address), "kept mapped while the pin's segment is inside I/O");
+            assertEquals(5L, seg.get(JAVA_LONG, 0), "the segment in I/O still reads its memory");
         }
-        return false;
+        long deadline = System.nanoTime() + 5_000_000_000L;
+        while ((ProcMaps.mapped(address) || works(() -> seg.get(JAVA_LONG, 0))) && System.nanoTime() < deadline) {
+            Thread.sleep(20);
+        }
+        assertFalse(works(() -> seg.get(JAVA_LONG, 0)), "the PARANOID pin's segment works after the I/O ended");
+        assertFalse(ProcMaps.mapped(address), "the range is unmapped once the I/O ended");
+        p.close(); // the pin of a closed allocator: closing it changes nothing and does not throw
     }
 
-    private static boolean works(Executable e) {
+    static boolean works(Executable e) {
         try {
             e.execute();
             return true;
