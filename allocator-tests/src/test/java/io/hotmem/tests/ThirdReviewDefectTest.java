@@ -107,4 +107,37 @@ class ThirdReviewDefectTest {
             a.free(got);
         }
     }
+
+    /**
+     * The consequence of the interrupted direct compaction above for every other thread: the interrupted attempt
+     * counts as a failed direct compaction, so {@code Compactor.compactCounted} sets the zone's
+     * {@code compactDeferredUntil} one second ahead, and an allocation of the same order from a thread that was
+     * never interrupted, right after, fails as well (its direct compaction skips the deferred zone) although half
+     * the zone is free and an uninterrupted compaction would have served it.
+     */
+    @Test
+    void anInterruptedThreadsFailedAllocationDoesNotMakeOtherThreadsAllocationsFail() throws Exception {
+        try (PageAllocator a = PageAllocator.builder().name("rc-compact-defer").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1)
+                .node(NodeSpec.hotRemovable(MIB))
+                .build()) {
+            List<Long> all = new ArrayList<>();
+            long h;
+            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
+                all.add(h);
+            }
+            for (int i = 0; i < all.size(); i += 2) {
+                a.free(all.get(i));
+            }
+            long first = interrupted(() -> a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0));
+            long[] other = new long[1];
+            Thread t = new Thread(() -> other[0] = a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0), "never-interrupted");
+            t.start();
+            t.join(5_000);
+            assertTrue(other[0] != PageAllocator.NULL_HANDLE, "an order-1 allocation on a thread that was never "
+                    + "interrupted failed right after an interrupted thread's one (" + (first == PageAllocator.NULL_HANDLE
+                    ? "which failed" : "which succeeded") + "), with " + a.status().zone(0).freePages() + " of "
+                    + a.status().zone(0).presentPages() + " pages free: " + a.status().zone(0).freeBlocks());
+        }
+    }
 }
