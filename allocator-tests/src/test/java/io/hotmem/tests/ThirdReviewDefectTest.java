@@ -5,6 +5,7 @@ import io.hotmem.AllocationFailedException;
 import io.hotmem.NodeSpec;
 import io.hotmem.NodeState;
 import io.hotmem.PageAllocator;
+import io.hotmem.PageAllocatorMXBean;
 import org.junit.jupiter.api.Test;
 
 import java.util.ArrayList;
@@ -138,6 +139,39 @@ class ThirdReviewDefectTest {
                     + "interrupted failed right after an interrupted thread's one (" + (first == PageAllocator.NULL_HANDLE
                     ? "which failed" : "which succeeded") + "), with " + a.status().zone(0).freePages() + " of "
                     + a.status().zone(0).presentPages() + " pages free: " + a.status().zone(0).freeBlocks());
+        }
+    }
+
+    /**
+     * The MXBean's relocation operations take a deadline in milliseconds ({@code long timeoutMillis}, documented only
+     * as "deadline"), and {@link PageAllocator#drain(int, java.time.Duration)} takes any non-negative Duration. But
+     * {@code AllocatorMXBeanImpl} turns the milliseconds into a {@link io.hotmem.HotplugCommands} line
+     * ({@code "drain 1 172800.000"}), and the command parser refuses more than 86,400 seconds, so an operator's
+     * two-day deadline (or any beyond one day) for an empty DISABLED node fails with IllegalArgumentException that
+     * names seconds and the whole command usage instead of draining.
+     */
+    @Test
+    void theMxBeanDrainAcceptsADeadlineThePageAllocatorAccepts() throws Exception {
+        try (PageAllocator a = PageAllocator.builder().name("rc-mxbean-deadline").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).jmx(true)
+                .node(NodeSpec.fixed(MIB))
+                .node(NodeSpec.hotRemovable(MIB))
+                .build()) {
+            a.disable(1);
+            assertTrue(a.drain(1, java.time.Duration.ofDays(2)).complete(), "the Java API takes a two-day deadline");
+            PageAllocatorMXBean bean = javax.management.JMX.newMXBeanProxy(
+                    java.lang.management.ManagementFactory.getPlatformMBeanServer(),
+                    new javax.management.ObjectName("io.hotmem:type=PageAllocator,name=rc-mxbean-deadline"),
+                    PageAllocatorMXBean.class);
+            String report;
+            try {
+                report = bean.drain(1, 2L * 86_400_000L);
+            } catch (IllegalArgumentException e) {
+                fail("the MXBean refused a two-day drain deadline that PageAllocator.drain accepts: "
+                        + e.getMessage().lines().findFirst().orElse(""), e);
+                return;
+            }
+            assertTrue(report.contains("complete"), report);
         }
     }
 }
