@@ -1,0 +1,177 @@
+package io.hotmem.tests;
+
+import io.hotmem.AllocFlags;
+import io.hotmem.AllocationFailedException;
+import io.hotmem.NodeSpec;
+import io.hotmem.NodeState;
+import io.hotmem.PageAllocator;
+import io.hotmem.PageAllocatorMXBean;
+import org.junit.jupiter.api.Test;
+
+import java.util.ArrayList;
+import java.util.List;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+import static org.junit.jupiter.api.Assertions.fail;
+
+/**
+ * Defects found by the third adversarial review (branch review-c), each failing against e209b5d.
+ */
+class ThirdReviewDefectTest {
+    private static final long MIB = 1L << 20;
+    private static final int PAGE = 4096;
+
+    /** Runs {@code body} on this thread with its interrupt flag set, and clears the flag after. */
+    private static long interrupted(java.util.function.LongSupplier body) {
+        Thread.currentThread().interrupt();
+        try {
+            return body.getAsLong();
+        } finally {
+            boolean still = Thread.interrupted();
+            assertTrue(still, "the allocation cleared the caller's interrupt flag");
+        }
+    }
+
+    /**
+     * An elastic allocator whose only ENABLED node is full plugs the next hot-removable node for an allocation
+     * (README "Elastic"). The same allocation from a thread whose interrupt flag is set (a pool thread being shut
+     * down, a task that was cancelled) fails instead: {@code Governor.grow} takes the control lock with
+     * {@code ReentrantLock.tryLock(50, MILLISECONDS)}, which throws InterruptedException at once for an interrupted
+     * thread even when the lock is free; {@code NodeLifecycle.tryLock} turns that into "busy", so no node is plugged
+     * and the caller gets AllocationFailedException although memory was there to be had. allocate() documents no
+     * interrupt behaviour; the flag should not change what an allocation can do.
+     */
+    @Test
+    void anInterruptedThreadsAllocationStillGrowsAnElasticAllocator() {
+        try (PageAllocator a = PageAllocator.builder().name("rc-elastic-interrupt").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1).elastic(true)
+                .node(NodeSpec.fixed(MIB))
+                .node(NodeSpec.hotRemovable(MIB).startUnplugged())
+                .build()) {
+            List<Long> fill = new ArrayList<>();
+            long h;
+            while ((h = a.tryAllocate(16 * PAGE, AllocFlags.NONE, 0)) != PageAllocator.NULL_HANDLE) {
+                fill.add(h);
+            }
+            assertEquals(NodeState.UNPLUGGED, a.status().node(1).state());
+            long got;
+            try {
+                got = interrupted(() -> a.allocate(16 * PAGE, AllocFlags.HOTREMOVABLE));
+            } catch (AllocationFailedException e) {
+                fail("an allocation from an interrupted thread did not plug the unplugged hot-removable node 1 of an "
+                        + "elastic allocator (node 1 is " + a.status().node(1).state() + "): " + e.getMessage(), e);
+                return;
+            }
+            assertEquals(1, a.nodeOf(got));
+            a.free(got);
+            for (long f : fill) {
+                a.free(f);
+            }
+        }
+    }
+
+    /**
+     * An allocation of order >= 1 that finds enough free pages but no block large enough compacts the zone first
+     * (direct compaction, README "Compaction"). From an interrupted thread it does not: {@code Compactor
+     * .compactCounted} treats the caller's interrupt flag as a stop request (FailureReason.INTERRUPTED) before the
+     * first batch, so the DIRECT compaction moves nothing, {@code compactFor} reports no block, and the allocation
+     * fails with AllocationFailedException while half the zone is free. (For {@code compact}, {@code drain} and
+     * {@code offline} an interrupt is a documented reason to stop; an allocation has no such contract and no report
+     * to say so.) The failure also defers compaction of the zone for a second, so other threads' allocations fail too.
+     */
+    @Test
+    void anInterruptedThreadsAllocationStillCompactsAFragmentedZone() {
+        try (PageAllocator a = PageAllocator.builder().name("rc-compact-interrupt").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1)
+                .node(NodeSpec.hotRemovable(MIB))
+                .build()) {
+            List<Long> all = new ArrayList<>();
+            long h;
+            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
+                all.add(h);
+            }
+            for (int i = 0; i < all.size(); i += 2) {
+                a.free(all.get(i));
+            }
+            assertEquals(0, a.status().zone(0).largestFreeOrder(), "the zone should be fragmented: "
+                    + a.status().zone(0).freeBlocks());
+            long got;
+            try {
+                got = interrupted(() -> a.allocate(2 * PAGE, AllocFlags.HOTREMOVABLE));
+            } catch (AllocationFailedException e) {
+                fail("an order-1 allocation from an interrupted thread failed with " + a.status().zone(0).freePages()
+                        + " of " + a.status().zone(0).presentPages() + " pages free (direct compaction did not run): "
+                        + e.getMessage(), e);
+                return;
+            }
+            a.free(got);
+        }
+    }
+
+    /**
+     * The consequence of the interrupted direct compaction above for every other thread: the interrupted attempt
+     * counts as a failed direct compaction, so {@code Compactor.compactCounted} sets the zone's
+     * {@code compactDeferredUntil} one second ahead, and an allocation of the same order from a thread that was
+     * never interrupted, right after, fails as well (its direct compaction skips the deferred zone) although half
+     * the zone is free and an uninterrupted compaction would have served it.
+     */
+    @Test
+    void anInterruptedThreadsFailedAllocationDoesNotMakeOtherThreadsAllocationsFail() throws Exception {
+        try (PageAllocator a = PageAllocator.builder().name("rc-compact-defer").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1)
+                .node(NodeSpec.hotRemovable(MIB))
+                .build()) {
+            List<Long> all = new ArrayList<>();
+            long h;
+            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
+                all.add(h);
+            }
+            for (int i = 0; i < all.size(); i += 2) {
+                a.free(all.get(i));
+            }
+            long first = interrupted(() -> a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0));
+            long[] other = new long[1];
+            Thread t = new Thread(() -> other[0] = a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0), "never-interrupted");
+            t.start();
+            t.join(5_000);
+            assertTrue(other[0] != PageAllocator.NULL_HANDLE, "an order-1 allocation on a thread that was never "
+                    + "interrupted failed right after an interrupted thread's one (" + (first == PageAllocator.NULL_HANDLE
+                    ? "which failed" : "which succeeded") + "), with " + a.status().zone(0).freePages() + " of "
+                    + a.status().zone(0).presentPages() + " pages free: " + a.status().zone(0).freeBlocks());
+        }
+    }
+
+    /**
+     * The MXBean's relocation operations take a deadline in milliseconds ({@code long timeoutMillis}, documented only
+     * as "deadline"), and {@link PageAllocator#drain(int, java.time.Duration)} takes any non-negative Duration. But
+     * {@code AllocatorMXBeanImpl} turns the milliseconds into a {@link io.hotmem.HotplugCommands} line
+     * ({@code "drain 1 172800.000"}), and the command parser refuses more than 86,400 seconds, so an operator's
+     * two-day deadline (or any beyond one day) for an empty DISABLED node fails with IllegalArgumentException that
+     * names seconds and the whole command usage instead of draining.
+     */
+    @Test
+    void theMxBeanDrainAcceptsADeadlineThePageAllocatorAccepts() throws Exception {
+        try (PageAllocator a = PageAllocator.builder().name("rc-mxbean-deadline").pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).jmx(true)
+                .node(NodeSpec.fixed(MIB))
+                .node(NodeSpec.hotRemovable(MIB))
+                .build()) {
+            a.disable(1);
+            assertTrue(a.drain(1, java.time.Duration.ofDays(2)).complete(), "the Java API takes a two-day deadline");
+            PageAllocatorMXBean bean = javax.management.JMX.newMXBeanProxy(
+                    java.lang.management.ManagementFactory.getPlatformMBeanServer(),
+                    new javax.management.ObjectName("io.hotmem:type=PageAllocator,name=rc-mxbean-deadline"),
+                    PageAllocatorMXBean.class);
+            String report;
+            try {
+                report = bean.drain(1, 2L * 86_400_000L);
+            } catch (IllegalArgumentException e) {
+                fail("the MXBean refused a two-day drain deadline that PageAllocator.drain accepts: "
+                        + e.getMessage().lines().findFirst().orElse(""), e);
+                return;
+            }
+            assertTrue(report.contains("complete"), report);
+        }
+    }
+}
