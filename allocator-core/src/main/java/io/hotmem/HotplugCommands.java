@@ -33,7 +33,7 @@ import java.util.function.IntConsumer;
 public final class HotplugCommands {
     /** The deadline of remap, drain, offline and compact when the command gives none. */
     public static final Duration DEFAULT_DEADLINE = Duration.ofSeconds(10);
-    private static final double MAX_SECONDS = 86_400;
+    private static final double MAX_SECONDS = PageAllocatorMXBean.MAX_TIMEOUT_MILLIS / 1000.0; // one day, for both
 
     /** The command summary that {@code help} prints and malformed commands quote. */
     public static final String USAGE = """

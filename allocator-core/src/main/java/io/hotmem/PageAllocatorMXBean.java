@@ -9,6 +9,8 @@ import java.util.List;
  * {@link HotplugCommands} would print and throw as it does.
  */
 public interface PageAllocatorMXBean {
+    /** The longest deadline that remap, compact, drain and offline take: one day, as {@link HotplugCommands}. */
+    long MAX_TIMEOUT_MILLIS = 86_400_000L;
 
     /**
      * Returns the status view, as {@link MemoryStatus#render()}.
@@ -60,8 +62,10 @@ public interface PageAllocatorMXBean {
      * Returns the relocation report.
      *
      * @param zone a zone id
-     * @param timeoutMillis deadline
+     * @param timeoutMillis the deadline in milliseconds, from 0 to {@value #MAX_TIMEOUT_MILLIS} (one day, the
+     *                      longest deadline {@link HotplugCommands} takes)
      * @return the relocation report
+     * @throws IllegalArgumentException if {@code timeoutMillis} is out of that range (nothing is done)
      */
     String remap(int zone, long timeoutMillis);
 
@@ -69,8 +73,10 @@ public interface PageAllocatorMXBean {
      * Compacts one zone of an ENABLED node ({@link PageAllocator#compact}) and returns the report.
      *
      * @param zone a zone id
-     * @param timeoutMillis deadline
+     * @param timeoutMillis the deadline in milliseconds, from 0 to {@value #MAX_TIMEOUT_MILLIS} (one day, the
+     *                      longest deadline {@link HotplugCommands} takes)
      * @return the compaction report
+     * @throws IllegalArgumentException if {@code timeoutMillis} is out of that range (nothing is done)
      */
     String compact(int zone, long timeoutMillis);
 
@@ -100,8 +106,10 @@ public interface PageAllocatorMXBean {
      * Returns the relocation report.
      *
      * @param node a DISABLED node
-     * @param timeoutMillis deadline
+     * @param timeoutMillis the deadline in milliseconds, from 0 to {@value #MAX_TIMEOUT_MILLIS} (one day, the
+     *                      longest deadline {@link HotplugCommands} takes)
      * @return the relocation report
+     * @throws IllegalArgumentException if {@code timeoutMillis} is out of that range (nothing is done)
      */
     String drain(int node, long timeoutMillis);
 
@@ -109,8 +117,10 @@ public interface PageAllocatorMXBean {
      * Returns the relocation report.
      *
      * @param node a hot-removable node
-     * @param timeoutMillis deadline
+     * @param timeoutMillis the deadline in milliseconds, from 0 to {@value #MAX_TIMEOUT_MILLIS} (one day, the
+     *                      longest deadline {@link HotplugCommands} takes)
      * @return the relocation report
+     * @throws IllegalArgumentException if {@code timeoutMillis} is out of that range (nothing is done)
      */
     String offline(int node, long timeoutMillis);
 

@@ -122,7 +122,12 @@ final class AllocatorMXBeanImpl implements PageAllocatorMXBean {
         return commands.execute(command);
     }
 
+    /** @return {@code millis} in the seconds of a command line, checked here so that the message names millis */
     private static String seconds(long millis) {
+        if (millis < 0 || millis > MAX_TIMEOUT_MILLIS) {
+            throw new IllegalArgumentException("timeoutMillis " + millis + " must be from 0 to " + MAX_TIMEOUT_MILLIS
+                    + " (one day)");
+        }
         return String.format(Locale.ROOT, "%.3f", millis / 1000.0);
     }
 }

@@ -167,8 +167,10 @@ final class Compactor {
                 break;
             }
             walked = true;
-            // Checked once there is something to move: an empty or finished walk is complete at any deadline.
-            if (Thread.currentThread().isInterrupted() || ctx.isClosed()) {
+            // Checked once there is something to move: an empty or finished walk is complete at any deadline. A
+            // direct compaction is part of an allocation (or a long-term pin), which no interrupt stops: only its
+            // short deadline and close do; a command or the agent stops when its thread is interrupted.
+            if ((trigger != Trigger.DIRECT && Thread.currentThread().isInterrupted()) || ctx.isClosed()) {
                 stop = FailureReason.INTERRUPTED;
             } else if (System.nanoTime() - deadlineNanos >= 0) {
                 stop = FailureReason.TIMED_OUT;
@@ -220,7 +222,10 @@ final class Compactor {
             Telemetry.LOG.log(System.Logger.Level.INFO, "{0}: {1} ({2}; largest free order {3} -> {4})", name, r,
                     trigger.label, before, after);
         }
-        z.compactDeferredUntil = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0
+        // Deferred when the zone could not give what was asked, not when the caller stopped the walk (interrupted or
+        // closing): that says nothing of the zone, and would make every thread's allocations skip it meanwhile.
+        boolean failed = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0;
+        z.compactDeferredUntil = failed && stop != FailureReason.INTERRUPTED
                 ? System.nanoTime() + DEFER_NANOS : System.nanoTime();
         if (closedMidway && trigger == Trigger.COMMAND) {
             throw new IllegalStateException(walked

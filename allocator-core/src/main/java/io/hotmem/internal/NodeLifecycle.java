@@ -85,6 +85,10 @@ final class NodeLifecycle {
      * Takes the control lock for {@code what} if it is free within {@code millis} (for the governor, which must not
      * make an allocation wait out a drain).
      *
+     * <p>Not interruptible: an interrupted caller waits the same bounded time and keeps its interrupt status. The
+     * caller is an allocation (which has no interrupt contract: an interrupted thread's allocation must grow the
+     * allocator as any other does) or the agent (whose stop does not depend on this wait, {@code millis} at most).
+     *
      * @return whether it was taken; false also when the calling thread holds it (a listener callback) or the
      *         allocator is closed
      */
@@ -92,13 +96,23 @@ final class NodeLifecycle {
         if (control.isHeldByCurrentThread()) {
             return false;
         }
+        boolean interrupted = Thread.interrupted();
         try {
-            if (!control.tryLock(millis, java.util.concurrent.TimeUnit.MILLISECONDS)) {
-                return false;
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(millis);
+            while (true) {
+                try {
+                    if (!control.tryLock(deadline - System.nanoTime(), java.util.concurrent.TimeUnit.NANOSECONDS)) {
+                        return false;
+                    }
+                    break;
+                } catch (InterruptedException e) {
+                    interrupted = true; // wait out the rest; the status goes back below
+                }
             }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            return false;
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
         }
         if (ctx.isClosed()) {
             control.unlock();

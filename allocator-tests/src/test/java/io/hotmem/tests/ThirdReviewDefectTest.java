@@ -12,6 +12,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
@@ -143,35 +144,40 @@ class ThirdReviewDefectTest {
     }
 
     /**
-     * The MXBean's relocation operations take a deadline in milliseconds ({@code long timeoutMillis}, documented only
-     * as "deadline"), and {@link PageAllocator#drain(int, java.time.Duration)} takes any non-negative Duration. But
-     * {@code AllocatorMXBeanImpl} turns the milliseconds into a {@link io.hotmem.HotplugCommands} line
-     * ({@code "drain 1 172800.000"}), and the command parser refuses more than 86,400 seconds, so an operator's
-     * two-day deadline (or any beyond one day) for an empty DISABLED node fails with IllegalArgumentException that
-     * names seconds and the whole command usage instead of draining.
+     * The MXBean's relocation operations take a deadline in milliseconds ({@code long timeoutMillis}), which it turns
+     * into a {@link io.hotmem.HotplugCommands} line, whose parser refuses more than one day. Found: that limit was
+     * documented nowhere on the MXBean (only "deadline"), and a two-day deadline failed with a message about
+     * 172800.000 seconds followed by the whole command usage. Now the limit is the MXBean's documented
+     * {@link PageAllocatorMXBean#MAX_TIMEOUT_MILLIS}: one day is accepted, beyond it and below zero each operation
+     * throws IllegalArgumentException naming the milliseconds and does nothing.
      */
     @Test
-    void theMxBeanDrainAcceptsADeadlineThePageAllocatorAccepts() throws Exception {
+    void theMxBeanDeadlineLimitIsDocumentedAndItsRefusalNamesMilliseconds() throws Exception {
         try (PageAllocator a = PageAllocator.builder().name("rc-mxbean-deadline").pageSize(PAGE).maxOrder(4)
                 .backgroundThread(false).jmx(true)
                 .node(NodeSpec.fixed(MIB))
                 .node(NodeSpec.hotRemovable(MIB))
                 .build()) {
-            a.disable(1);
-            assertTrue(a.drain(1, java.time.Duration.ofDays(2)).complete(), "the Java API takes a two-day deadline");
             PageAllocatorMXBean bean = javax.management.JMX.newMXBeanProxy(
                     java.lang.management.ManagementFactory.getPlatformMBeanServer(),
                     new javax.management.ObjectName("io.hotmem:type=PageAllocator,name=rc-mxbean-deadline"),
                     PageAllocatorMXBean.class);
-            String report;
-            try {
-                report = bean.drain(1, 2L * 86_400_000L);
-            } catch (IllegalArgumentException e) {
-                fail("the MXBean refused a two-day drain deadline that PageAllocator.drain accepts: "
-                        + e.getMessage().lines().findFirst().orElse(""), e);
-                return;
+            long h = a.allocate(4096, io.hotmem.AllocFlags.HOTREMOVABLE, 1);
+            a.disable(1);
+            String before = a.status().render();
+            for (long bad : new long[] {2L * 86_400_000L, PageAllocatorMXBean.MAX_TIMEOUT_MILLIS + 1, -1}) {
+                for (java.util.function.LongFunction<String> op : List.<java.util.function.LongFunction<String>>of(
+                        ms -> bean.drain(1, ms), ms -> bean.offline(1, ms), ms -> bean.remap(1, ms),
+                        ms -> bean.compact(0, ms))) {
+                    IllegalArgumentException e = assertThrows(IllegalArgumentException.class, () -> op.apply(bad));
+                    assertTrue(e.getMessage().startsWith("timeoutMillis " + bad + " must be from 0 to 86400000"),
+                            e.getMessage());
+                }
             }
+            assertEquals(before, a.status().render(), "a refused deadline changes nothing");
+            String report = bean.drain(1, PageAllocatorMXBean.MAX_TIMEOUT_MILLIS);
             assertTrue(report.contains("complete"), report);
+            a.free(h);
         }
     }
 }
