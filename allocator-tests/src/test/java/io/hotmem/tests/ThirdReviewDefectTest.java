@@ -87,14 +87,7 @@ class ThirdReviewDefectTest {
                 .backgroundThread(false).threadCacheMaxOrder(-1)
                 .node(NodeSpec.hotRemovable(MIB))
                 .build()) {
-            List<Long> all = new ArrayList<>();
-            long h;
-            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
-                all.add(h);
-            }
-            for (int i = 0; i < all.size(); i += 2) {
-                a.free(all.get(i));
-            }
+            fragmentEveryOtherPage(a);
             assertEquals(0, a.status().zone(0).largestFreeOrder(), "the zone should be fragmented: "
                     + a.status().zone(0).freeBlocks());
             long got;
@@ -123,14 +116,7 @@ class ThirdReviewDefectTest {
                 .backgroundThread(false).threadCacheMaxOrder(-1)
                 .node(NodeSpec.hotRemovable(MIB))
                 .build()) {
-            List<Long> all = new ArrayList<>();
-            long h;
-            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
-                all.add(h);
-            }
-            for (int i = 0; i < all.size(); i += 2) {
-                a.free(all.get(i));
-            }
+            fragmentEveryOtherPage(a);
             long first = interrupted(() -> a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0));
             long[] other = new long[1];
             Thread t = new Thread(() -> other[0] = a.tryAllocate(2 * PAGE, AllocFlags.HOTREMOVABLE, 0), "never-interrupted");
@@ -178,6 +164,18 @@ class ThirdReviewDefectTest {
             String report = bean.drain(1, PageAllocatorMXBean.MAX_TIMEOUT_MILLIS);
             assertTrue(report.contains("complete"), report);
             a.free(h);
+        }
+    }
+
+    /** Fills node 0's only zone with single movable pages, then frees every other one: half free, no order-1 block. */
+    static void fragmentEveryOtherPage(PageAllocator a) {
+        List<Long> all = new ArrayList<>();
+        long h;
+        while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
+            all.add(h);
+        }
+        for (int i = 0; i < all.size(); i += 2) {
+            a.free(all.get(i));
         }
     }
 }

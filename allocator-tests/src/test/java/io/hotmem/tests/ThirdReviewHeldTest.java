@@ -58,14 +58,7 @@ class ThirdReviewHeldTest {
                 .backgroundThread(false).threadCacheMaxOrder(-1)
                 .node(NodeSpec.hotRemovable(MIB))
                 .build()) {
-            List<Long> all = new ArrayList<>();
-            long h;
-            while ((h = a.tryAllocate(PAGE, AllocFlags.HOTREMOVABLE, 0)) != PageAllocator.NULL_HANDLE) {
-                all.add(h);
-            }
-            for (int i = 0; i < all.size(); i += 2) {
-                a.free(all.get(i));
-            }
+            ThirdReviewDefectTest.fragmentEveryOtherPage(a);
             assertEquals(0, a.status().zone(0).largestFreeOrder());
             a.free(a.allocate(2 * PAGE, AllocFlags.HOTREMOVABLE));
             a.checkInvariants();
