@@ -222,11 +222,13 @@ final class Compactor {
             Telemetry.LOG.log(System.Logger.Level.INFO, "{0}: {1} ({2}; largest free order {3} -> {4})", name, r,
                     trigger.label, before, after);
         }
-        // Deferred when the zone could not give what was asked, not when the caller stopped the walk (interrupted or
-        // closing): that says nothing of the zone, and would make every thread's allocations skip it meanwhile.
-        boolean failed = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0;
-        z.compactDeferredUntil = failed && stop != FailureReason.INTERRUPTED
-                ? System.nanoTime() + DEFER_NANOS : System.nanoTime();
+        // Deferred when the zone could not give what was asked; left as it was when the caller stopped the walk
+        // (interrupted or closing): that says nothing of the zone, and would make every thread's allocations skip
+        // it meanwhile (or undo another walk's deferral).
+        if (stop != FailureReason.INTERRUPTED) {
+            boolean failed = wantOrder >= 0 && !reached || wantOrder < 0 && r.moved() == 0;
+            z.compactDeferredUntil = failed ? System.nanoTime() + DEFER_NANOS : System.nanoTime();
+        }
         if (closedMidway && trigger == Trigger.COMMAND) {
             throw new IllegalStateException(walked
                     ? operation + " stopped: " + closedWhy + ", so the zone takes no blocks; what moved stays moved ("
