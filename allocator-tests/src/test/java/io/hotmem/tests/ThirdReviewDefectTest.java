@@ -45,16 +45,8 @@ class ThirdReviewDefectTest {
      */
     @Test
     void anInterruptedThreadsAllocationStillGrowsAnElasticAllocator() {
-        try (PageAllocator a = PageAllocator.builder().name("rc-elastic-interrupt").pageSize(PAGE).maxOrder(4)
-                .backgroundThread(false).threadCacheMaxOrder(-1).elastic(true)
-                .node(NodeSpec.fixed(MIB))
-                .node(NodeSpec.hotRemovable(MIB).startUnplugged())
-                .build()) {
-            List<Long> fill = new ArrayList<>();
-            long h;
-            while ((h = a.tryAllocate(16 * PAGE, AllocFlags.NONE, 0)) != PageAllocator.NULL_HANDLE) {
-                fill.add(h);
-            }
+        try (PageAllocator a = elasticWithNode1Unplugged("rc-elastic-interrupt")) {
+            List<Long> fill = fillNode0(a);
             assertEquals(NodeState.UNPLUGGED, a.status().node(1).state());
             long got;
             try {
@@ -177,5 +169,24 @@ class ThirdReviewDefectTest {
         for (int i = 0; i < all.size(); i += 2) {
             a.free(all.get(i));
         }
+    }
+
+    /** An elastic allocator: node 0 fixed, node 1 hot-removable and unplugged, no thread caches. */
+    static PageAllocator elasticWithNode1Unplugged(String name) {
+        return PageAllocator.builder().name(name).pageSize(PAGE).maxOrder(4)
+                .backgroundThread(false).threadCacheMaxOrder(-1).elastic(true)
+                .node(NodeSpec.fixed(MIB))
+                .node(NodeSpec.hotRemovable(MIB).startUnplugged())
+                .build();
+    }
+
+    /** Fills node 0 with non-movable 64 KiB blocks. @return their handles */
+    static List<Long> fillNode0(PageAllocator a) {
+        List<Long> fill = new ArrayList<>();
+        long h;
+        while ((h = a.tryAllocate(16 * PAGE, AllocFlags.NONE, 0)) != PageAllocator.NULL_HANDLE) {
+            fill.add(h);
+        }
+        return fill;
     }
 }

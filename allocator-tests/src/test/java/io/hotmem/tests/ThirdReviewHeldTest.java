@@ -35,16 +35,8 @@ class ThirdReviewHeldTest {
     /** Control of the interrupted-elastic defect: without the interrupt the same allocation plugs node 1. */
     @Test
     void anAllocationGrowsAnElasticAllocator() {
-        try (PageAllocator a = PageAllocator.builder().name("rc-held-elastic").pageSize(PAGE).maxOrder(4)
-                .backgroundThread(false).threadCacheMaxOrder(-1).elastic(true)
-                .node(NodeSpec.fixed(MIB))
-                .node(NodeSpec.hotRemovable(MIB).startUnplugged())
-                .build()) {
-            List<Long> fill = new ArrayList<>();
-            long h;
-            while ((h = a.tryAllocate(16 * PAGE, AllocFlags.NONE, 0)) != PageAllocator.NULL_HANDLE) {
-                fill.add(h);
-            }
+        try (PageAllocator a = ThirdReviewDefectTest.elasticWithNode1Unplugged("rc-held-elastic")) {
+            ThirdReviewDefectTest.fillNode0(a);
             long got = a.allocate(16 * PAGE, AllocFlags.HOTREMOVABLE);
             assertEquals(1, a.nodeOf(got));
             assertEquals(NodeState.ENABLED, a.status().node(1).state());
