@@ -84,10 +84,12 @@ final class LeakDetector {
     /** Tracked live allocations by handle. */
     private final ConcurrentHashMap<Long, TrackedAllocation> allocations = new ConcurrentHashMap<>();
     /**
-     * Freed allocations whose scope an operation held when the free tried to close it (a {@code segment(h)} taken
-     * and put into blocking I/O while the free ran): {@link #close} tries them again.
+     * Freed allocations, by record, whose scope an operation held when the free tried to close it (a {@code
+     * segment(h)} taken and put into blocking I/O while the free ran), with their handles: {@link #close} tries
+     * them again. Also each record a PARANOID free is moving out of {@link #allocations}, for as long as the move
+     * lasts (see {@link #untrack}). Keyed by record, not handle: a handle can come round again.
      */
-    private final ConcurrentHashMap<Long, TrackedAllocation> stuckScopes = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<TrackedAllocation, Long> stuckScopes = new ConcurrentHashMap<>();
     /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
     private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
     /**
@@ -221,19 +223,27 @@ final class LeakDetector {
      * back: the record goes, and a scope created since {@link #beforeFree} is closed.
      */
     void untrack(long handle) {
-        TrackedAllocation t = allocations.remove(handle);
-        if (t != null) {
-            synchronized (t) {
-                t.freed = true;
-            }
-            try {
-                t.closeScope(handle);
-            } catch (IllegalStateException e) {
-                stuckScopes.put(handle, t); // close tries again, and keeps the range mapped if it still cannot
-                Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
-                        + " was freed while an operation (blocking I/O) started on its segment", e);
-            }
+        TrackedAllocation t = allocations.get(handle);
+        if (t == null) {
+            return;
         }
+        // Into stuckScopes before out of allocations: close scans allocations, then stuckScopes, so it meets the
+        // record in one of them whenever it runs (if it moved from one to the other in between, a close scanning
+        // both meanwhile would miss it and unmap the range under the I/O that holds its scope).
+        stuckScopes.put(t, handle);
+        allocations.remove(handle, t);
+        synchronized (t) {
+            t.freed = true;
+        }
+        try {
+            t.closeScope(handle);
+        } catch (IllegalStateException e) {
+            // Stays stuck: close tries again, and keeps the range mapped if it still cannot.
+            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
+                    + " was freed while an operation (blocking I/O) started on its segment", e);
+            return;
+        }
+        stuckScopes.remove(t);
     }
 
     /**
@@ -394,13 +404,9 @@ final class LeakDetector {
             }
             scopesLeftOpen.add(s::close);
         }
-        for (Map<Long, TrackedAllocation> m : List.of(allocations, stuckScopes)) {
-            for (Map.Entry<Long, TrackedAllocation> e : m.entrySet()) {
-                long handle = e.getKey();
-                TrackedAllocation t = e.getValue();
-                scopesLeftOpen.add(() -> t.closeScope(handle));
-            }
-        }
+        // allocations before stuckScopes: the order untrack's move relies on.
+        allocations.forEach((handle, t) -> scopesLeftOpen.add(() -> t.closeScope(handle)));
+        stuckScopes.forEach((t, handle) -> scopesLeftOpen.add(() -> t.closeScope(handle)));
         boolean allClosed = closeScopesLeftOpen();
         sweep(table); // SAMPLED: the count close logs is of records that count
         try {
