@@ -5,6 +5,7 @@ import io.hotmem.NodeState;
 import io.hotmem.RelocationReport;
 
 import java.time.Duration;
+import java.util.function.Supplier;
 
 /**
  * The capacity governor: keeps the plugged bytes at most the capacity limit by taking hot-removable nodes offline
@@ -142,7 +143,7 @@ final class Governor {
         // Each failed node waits out its backoff, so victim() moves on; bounded by the nodes there are.
         for (int steps = 2 * ctx.topology.nodes.length; steps > 0 && !ctx.isClosed()
                 && lifecycle.pluggedBytes() > ctx.capacityLimit && victim() != null; steps--) {
-            shrinkStep(true);
+            shrinkStep(this::victimOverLimit, true);
         }
     }
 
@@ -157,7 +158,7 @@ final class Governor {
         }
         String cgroupProblem = followCgroup();
         if (lifecycle.pluggedBytes() > ctx.capacityLimit) {
-            return shrinkStep() ? 1 : 0;
+            return shrinkStep(this::victimOverLimit, false) ? 1 : 0;
         }
         report(cgroupProblem);
         if (!elastic) {
@@ -171,8 +172,7 @@ final class Governor {
             }
             return grow(AllocFlags.HOTREMOVABLE, 0, -1) ? 1 : 0;
         }
-        Node victim = victim();
-        if (victim == null || free - freeBytesOf(victim) < 2 * low) {
+        if (elasticVictim(free, low) == null) {
             synchronized (this) {
                 highSince = Long.MIN_VALUE;
             }
@@ -183,7 +183,7 @@ final class Governor {
             synchronized (this) {
                 highSince = Long.MIN_VALUE;
             }
-            return shrinkStep() ? 1 : 0; // under pressure: no hysteresis
+            return shrinkStep(this::elasticVictim, false) ? 1 : 0; // under pressure: no hysteresis
         }
         synchronized (this) {
             if (highSince == Long.MIN_VALUE) {
@@ -195,7 +195,7 @@ final class Governor {
             }
             highSince = Long.MIN_VALUE;
         }
-        return shrinkStep() ? 1 : 0;
+        return shrinkStep(this::elasticVictim, false) ? 1 : 0;
     }
 
     /**
@@ -268,41 +268,42 @@ final class Governor {
     }
 
     /**
-     * Offlines the hot-removable node with the fewest used bytes among those not waiting out a backoff.
+     * Offlines the node {@code pick} chooses under the control lock: {@link #victimOverLimit} or
+     * {@link #elasticVictim}, the hot-removable node with the fewest used bytes among those not waiting out a
+     * backoff, while the shrink is still wanted.
      *
-     * @return whether it went offline
-     */
-    private boolean shrinkStep() {
-        return shrinkStep(false);
-    }
-
-    /**
      * @param blocking take the control lock (a caller's thread, {@link #enforceNow}) rather than only try it (the
      *                 agent, which close joins with the lock held)
+     * @return whether it went offline
      */
-    private boolean shrinkStep(boolean blocking) {
-        Node victim = victim();
-        if (victim == null) {
+    private boolean shrinkStep(Supplier<Node> pick, boolean blocking) {
+        if (victim() == null) {
             report("the capacity limit " + limitText() + " is not met: " + lifecycle.pluggedBytes()
                     + " bytes are plugged and no hot-removable node can be offlined now");
             return false;
         }
+        // The victim is chosen again under the control lock, with the limit checked there: between the look above
+        // and the lock an operator may have unplugged a node (maybe the victim itself), meeting the limit.
+        Node[] picked = new Node[1];
         RelocationReport r;
         try {
-            r = blocking ? lifecycle.offline(victim.id, OFFLINE_TIMEOUT, relocations)
-                    : lifecycle.tryOffline(victim.id, OFFLINE_TIMEOUT, relocations);
+            r = lifecycle.offlinePicked(() -> picked[0] = pick.get(), OFFLINE_TIMEOUT, relocations, !blocking);
         } catch (RuntimeException | Error e) {
             if (ctx.isClosed()) {
                 return false;
             }
-            failed(victim, "offline node " + victim.id + ": " + e);
+            if (picked[0] == null) {
+                throw e; // before any node was chosen (the lock refused): not a node's failure
+            }
+            failed(picked[0], "offline node " + picked[0].id + ": " + e);
             if (e instanceof Error err) {
                 throw err; // a listener's Error: recorded, never swallowed (the agent logs it and goes on)
             }
             return false;
         }
+        Node victim = picked[0];
         if (r == null) {
-            return false; // the control lock is busy (an operator's transition, or close): next round
+            return false; // the limit is met now, or the control lock is busy (an operator's transition, close)
         }
         if (!r.complete()) {
             failed(victim, "offline node " + victim.id + " did not complete: " + r);
@@ -471,6 +472,21 @@ final class Governor {
      * @return the plugged hot-removable node with the fewest used bytes (ties: the highest id) that is not waiting
      *         out a backoff, or null
      */
+    /** @return the node a shrink for the limit takes, or null when the limit is met */
+    private Node victimOverLimit() {
+        return lifecycle.pluggedBytes() > ctx.capacityLimit ? victim() : null;
+    }
+
+    /** @return the node an elastic shrink takes, or null when free memory without it would not stay high */
+    private Node elasticVictim() {
+        return elasticVictim(freeBytes(), lowWatermark());
+    }
+
+    private Node elasticVictim(long free, long low) {
+        Node v = victim();
+        return v == null || free - freeBytesOf(v) < 2 * low ? null : v;
+    }
+
     private Node victim() {
         Node best = null;
         long bestUsed = Long.MAX_VALUE;

@@ -14,6 +14,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.concurrent.locks.ReentrantLock;
+import java.util.function.Supplier;
 
 /**
  * The order of node transitions (Linux {@code mm/memory_hotplug.c}): plug, enable, disable, unplug, addNode, the
@@ -381,10 +382,19 @@ final class NodeLifecycle {
                 offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError));
     }
 
-    /** {@link #offline} for the governor: null when the control lock is busy (see {@link Relocations#reported}). */
-    RelocationReport tryOffline(int node, Duration timeout, Relocations relocations) {
-        return relocations.reported("offline node " + node, timeout, (start, deadline, listenerError) ->
-                offlineUnderControl(nodeUnderControl(node), start, deadline, relocations, listenerError), true);
+    /**
+     * {@link #offline} for the governor, of the node {@code pick} chooses under the control lock: from the node
+     * states as they are there, so that a transition since the governor last looked (an operator's offline that met
+     * the limit, or took the very node) is seen rather than acted on.
+     *
+     * @param tryOnly only try the lock (the agent's thread), as {@link Relocations#reported} does
+     * @return the report, or null when {@code pick} chose none or the lock was busy
+     */
+    RelocationReport offlinePicked(Supplier<Node> pick, Duration timeout, Relocations relocations, boolean tryOnly) {
+        return relocations.reported("offline (capacity limit)", timeout, (start, deadline, listenerError) -> {
+            Node n = pick.get();
+            return n == null ? null : offlineUnderControl(n, start, deadline, relocations, listenerError);
+        }, tryOnly);
     }
 
     private RelocationReport offlineUnderControl(Node n, long start, long deadline, Relocations relocations,

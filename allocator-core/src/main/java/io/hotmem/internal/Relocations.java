@@ -54,6 +54,7 @@ final class Relocations {
     interface Body {
         /**
          * @param listenerError where a listener's Error goes, to be rethrown once the operation is reported
+         * @return the report; null only when nothing was done (nothing is reported then)
          */
         RelocationReport run(long startNanos, long deadlineNanos, Error[] listenerError);
     }
@@ -70,7 +71,8 @@ final class Relocations {
      * {@link #reported(String, Duration, Body)}, or, with {@code tryOnly}, only if the control lock is free within
      * {@link Governor#LOCK_MILLIS} (for the governor on the agent's thread, which close joins with the lock held).
      *
-     * @return the report, or null when {@code tryOnly} and the lock was busy (or the allocator closed)
+     * @return the report, or null when {@code tryOnly} and the lock was busy (or the allocator closed), or when the
+     *         body did nothing
      */
     RelocationReport reported(String what, Duration timeout, Body body, boolean tryOnly) {
         long start = System.nanoTime();
@@ -92,6 +94,9 @@ final class Relocations {
             throw e;
         } finally {
             lifecycle.unlock();
+        }
+        if (r == null) {
+            return null;
         }
         telemetry.relocated(event, r);
         Listeners.rethrow(listenerError[0]);
