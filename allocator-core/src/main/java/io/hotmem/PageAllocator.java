@@ -479,6 +479,11 @@ public interface PageAllocator extends AutoCloseable {
      * zone hands out no new block. Runs in passes until nothing is left or the deadline passes; pinned blocks are
      * skipped and retried, never forced.
      *
+     * <p>Timeouts of the relocation operations ({@code remap}, {@code compact}, {@code drain}, {@code offline}):
+     * any length that is not negative; a very long one (up to {@code Duration.ofSeconds(Long.MAX_VALUE)}) in effect
+     * means no deadline.
+     * The command view ({@link HotplugCommands}) and the MXBean accept at most one day.
+     *
      * @param zoneId  a zone id
      * @param timeout how long it may take
      * @return what moved, and why anything was left
@@ -515,8 +520,9 @@ public interface PageAllocator extends AutoCloseable {
      * whatever happens; what moved stays moved, the rest stays valid where it was.
      *
      * @param node    a DISABLED node
-     * @param timeout how long it may take
+     * @param timeout how long it may take (see {@link #remap})
      * @return what moved, and why anything was left
+     * @throws IllegalArgumentException for an unknown node or a negative timeout
      * @throws IllegalStateException if the node is not DISABLED (disable it first)
      */
     RelocationReport drain(int node, Duration timeout);
@@ -540,8 +546,9 @@ public interface PageAllocator extends AutoCloseable {
      * {@link HotplugListener#onCancelOffline}; the report says why.
      *
      * @param node    a plugged hot-removable node
-     * @param timeout how long the drain may take
+     * @param timeout how long the drain may take (see {@link #remap})
      * @return the report; {@code complete()} is true when the node was unplugged
+     * @throws IllegalArgumentException for an unknown node or a negative timeout
      * @throws IllegalStateException if the node is unplugged or not hot-removable
      */
     RelocationReport offline(int node, Duration timeout);

@@ -167,11 +167,18 @@ class BadInputTest {
         rejects(IllegalArgumentException.class, "zone -1", () -> a.remap(-1, t));
         rejects(IllegalStateException.class, "zone 2", () -> a.remap(2, t)); // node 2 unplugged
         rejects(IllegalArgumentException.class, "PT-1S", () -> a.remap(0, Duration.ofSeconds(-1)));
+        rejects(IllegalArgumentException.class, "PT-0.001S", () -> a.compact(0, Duration.ofMillis(-1)));
+        rejects(IllegalArgumentException.class, "PT-1S", () -> a.offline(1, Duration.ofSeconds(-1)));
         rejects(NullPointerException.class, "timeout", () -> a.offline(1, null));
         rejects(IllegalStateException.class, "not hot-removable", () -> a.offline(0, t));
         rejects(IllegalStateException.class, "unplugged already", () -> a.offline(2, t));
         a.disable(1);
         rejects(IllegalArgumentException.class, "target node 1", () -> a.drain(1, 1, t));
+        rejects(IllegalArgumentException.class, "PT-1S", () -> a.drain(1, Duration.ofSeconds(-1)));
+        rejects(IllegalArgumentException.class, "PT-1S", () -> a.drain(1, 0, Duration.ofSeconds(-1)));
+        // The longest Duration there is: no deadline in effect, accepted (the one allocation moves off node 1).
+        assertTrue(a.drain(1, Duration.ofSeconds(Long.MAX_VALUE, 999_999_999)).complete());
+        assertEquals(0x1234L, a.getLong(live, 0));
         a.enable(1);
         long h = a.allocate(8, AllocFlags.HOTREMOVABLE);
         a.free(h);
