@@ -363,7 +363,9 @@ final class Allocation {
      * PARANOID free: the scope of the allocation's segments is closed once before the free, from a state the free
      * accepts (a scope held by an operation fails the free, changing nothing), and the record removed and the scope
      * closed again after it (a segment taken in between), before the block is given back (see {@link
-     * LeakDetector}).
+     * LeakDetector}). If an operation (blocking I/O) holds that second scope, the block and slot are given back only
+     * once it ends ({@link LeakDetector#untrack}): until then the slot is FREE with its block still taken, as a
+     * thread cache holds its pairs (a mover finds it busy).
      */
     private void freeParanoid(long handle) {
         long[] c = table.chunk(handle);
@@ -374,11 +376,15 @@ final class Allocation {
         HandleProtocol.awaitFreeable(c, base, handle);
         leaks.beforeFree(handle);
         HandleProtocol.free(c, base, handle);
-        if ((HandleTable.lpFlags(c, base) & HandleLayout.FLAG_TRACKED) != 0) {
-            leaks.untrack(handle);
-        }
         // No mover can freeze a FREE entry, so the location, size and flags are stable.
-        giveBack(handle, HandleTable.lpLocation(c, base), HandleTable.lpFlags(c, base), HandleTable.lpSize(c, base));
+        long loc = HandleTable.lpLocation(c, base);
+        long flags = HandleTable.lpFlags(c, base);
+        long size = HandleTable.lpSize(c, base);
+        if ((flags & HandleLayout.FLAG_TRACKED) != 0
+                && !leaks.untrack(handle, () -> giveBack(handle, loc, flags, size))) {
+            return; // an operation holds a segment of the block: it is given back once that ends
+        }
+        giveBack(handle, loc, flags, size);
     }
 
     /**

@@ -16,6 +16,7 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -57,8 +58,10 @@ import java.util.concurrent.locks.ReentrantLock;
  * arena before the allocator's range is unmapped; an arena created after it starts is refused. Limit: an arena
  * held by an operation (blocking I/O on a segment) cannot close; the pin's close or the free then throws and
  * changes nothing, except for a {@code segment(h)} call that races the free of the same handle and starts such an
- * operation between the free's two closes (see {@code Allocation#freeParanoid}): that free goes through, the scope is
- * kept among {@link #stuckScopes}, and close keeps the range mapped while it stays held.
+ * operation between the free's two closes (see {@code Allocation#freeParanoid}): that free goes through, but its
+ * block is given back only once the scope closes (the operation may still read or write it): the scope is kept among
+ * {@link #stuckScopes}, tried again every {@link LateRelease#PERIOD_MILLIS} ms ({@link #retryStuck}), and close
+ * keeps the range mapped while it stays held (the blocks still held then go with the allocator's memory).
  *
  * <p><b>Which are tracked.</b> An allocation in {@link LeakDetection#SAMPLING_INTERVAL} at SAMPLED (every one at
  * PARANOID): through a thread cache when its owner's countdown ({@link ThreadCache#leakCountdown}, reset to a random
@@ -90,6 +93,8 @@ final class LeakDetector {
      * lasts (see {@link #untrack}). Keyed by record, not handle: a handle can come round again.
      */
     private final ConcurrentHashMap<TrackedAllocation, Long> stuckScopes = new ConcurrentHashMap<>();
+    /** Whether a {@link #retryStuck} is scheduled (set by whoever schedules it). */
+    private final AtomicBoolean retrying = new AtomicBoolean();
     /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
     private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
     /**
@@ -220,30 +225,96 @@ final class LeakDetector {
 
     /**
      * PARANOID: after the free of a tracked {@code handle} made the slot the caller's, before its block is given
-     * back: the record goes, and a scope created since {@link #beforeFree} is closed.
+     * back: the record goes, and a scope created since {@link #beforeFree} is closed. If an operation (blocking
+     * I/O) holds that scope, the block must not be given back yet (the operation may still read or write it):
+     * {@code giveBack} is kept and run once the scope closes ({@link #retryStuck}), on another thread.
+     *
+     * @param giveBack gives the freed block and slot back
+     * @return whether the caller may give the block back now (false: {@code giveBack} runs later, or never if the
+     *         allocator closes first, its memory going whole)
      */
-    void untrack(long handle) {
+    boolean untrack(long handle, Runnable giveBack) {
         TrackedAllocation t = allocations.get(handle);
         if (t == null) {
-            return;
+            return true;
         }
         // Into stuckScopes before out of allocations: close scans allocations, then stuckScopes, so it meets the
         // record in one of them whenever it runs (if it moved from one to the other in between, a close scanning
         // both meanwhile would miss it and unmap the range under the I/O that holds its scope).
         stuckScopes.put(t, handle);
         allocations.remove(handle, t);
-        synchronized (t) {
+        IllegalStateException held = null;
+        synchronized (t) { // the attempt and the deferred give-back as one, against retryStuck's attempt
             t.freed = true;
+            try {
+                t.closeScope(handle);
+            } catch (IllegalStateException e) {
+                held = e;
+                t.afterScopeClosed = giveBack;
+            }
         }
-        try {
-            t.closeScope(handle);
-        } catch (IllegalStateException e) {
-            // Stays stuck: close tries again, and keeps the range mapped if it still cannot.
-            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
-                    + " was freed while an operation (blocking I/O) started on its segment", e);
-            return;
+        if (held == null) {
+            stuckScopes.remove(t);
+            return true;
         }
-        stuckScopes.remove(t);
+        Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
+                + " was freed while an operation (blocking I/O) started on its segment; its block is given back "
+                + "once that operation ends", held);
+        if (retrying.compareAndSet(false, true)) {
+            LateRelease.retry(name + ": stuck PARANOID scopes", this::retryStuck);
+        }
+        return false;
+    }
+
+    /**
+     * Tries again to close each stuck scope ({@link #untrack}); for each that closes, runs its deferred give-back.
+     * On {@link LateRelease}'s thread, every {@link LateRelease#PERIOD_MILLIS} ms while any is stuck. After close it
+     * stops: close took the scopes over, and the blocks go with the allocator's memory.
+     *
+     * @return whether to stop (nothing is stuck, or the allocator is closed)
+     */
+    private boolean retryStuck() {
+        while (true) {
+            if (closed) {
+                return true; // retrying stays set: no retry is scheduled any more
+            }
+            for (TrackedAllocation t : stuckScopes.keySet()) {
+                Long handle = stuckScopes.get(t);
+                if (handle == null) {
+                    continue;
+                }
+                Runnable giveBack;
+                synchronized (t) {
+                    try {
+                        t.closeScope(handle);
+                    } catch (IllegalStateException e) {
+                        continue; // still inside the operation
+                    }
+                    giveBack = t.afterScopeClosed;
+                    t.afterScopeClosed = null;
+                }
+                if (giveBack == null) {
+                    continue; // an untrack in flight: it finds the scope closed and gives the block back itself
+                }
+                stuckScopes.remove(t);
+                try {
+                    giveBack.run();
+                } catch (RuntimeException e) {
+                    if (!closed) {
+                        throw e; // logged by LateRelease; the retries stop
+                    }
+                    // close unplugged the zone meanwhile: the block went with the memory
+                }
+            }
+            if (!stuckScopes.isEmpty()) {
+                return false;
+            }
+            retrying.set(false);
+            // A scope stuck after the check above scheduled nothing (retrying was set): take it over, or stop.
+            if (stuckScopes.isEmpty() || !retrying.compareAndSet(false, true)) {
+                return true;
+            }
+        }
     }
 
     /**
@@ -548,6 +619,8 @@ final class LeakDetector {
         private String stack;
         Arena scope;
         boolean freed;
+        /** The free's give-back, kept while an operation holds {@link #scope} (see {@link #untrack}). */
+        Runnable afterScopeClosed;
 
         TrackedAllocation(long bytes, long madeNanos, Throwable site) {
             this.bytes = bytes;

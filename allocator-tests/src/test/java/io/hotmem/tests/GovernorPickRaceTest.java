@@ -26,6 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class GovernorPickRaceTest {
     private static final long NODE = 4L << 20;
     private static final int ROUNDS = 400;
+    private static final int AGENT_ROUNDS = 40;
 
     @Test
     void anOperatorsOfflineRacingTheGovernorNeverMakesItOfflineASecondNodeOrFail() throws Exception {
@@ -84,6 +85,65 @@ class GovernorPickRaceTest {
                 assertTrue(a.pluggedBytes() <= 2 * NODE, round0 + a.pluggedBytes() + " bytes plugged");
                 a.checkInvariants();
             }
+        }
+    }
+
+    /**
+     * The test above covers the governor on the caller's thread (setCapacityLimit without the agent); this is
+     * the agent's path ({@code tryOnly}, where a null report means either "lock busy" or "limit met"): an operator's
+     * offline racing the agent's shrink never makes the agent take a second node, nor leaves a failure reported.
+     */
+    @Test
+    void anOperatorsOfflineRacingTheAgentsShrinkNeverMakesItOfflineASecondNode() throws Exception {
+        String name = "rv4-agent-race";
+        try (PageAllocator a = PageAllocator.builder().name(name).maxOrder(6).jmx(false)
+                .purgeAfter(Duration.ofMillis(40))
+                .node(NodeSpec.fixed(NODE)).node(NodeSpec.hotRemovable(NODE)).node(NodeSpec.hotRemovable(NODE))
+                .build()) {
+            AtomicReference<String> violation = new AtomicReference<>();
+            a.addListener(new HotplugListener() {
+                @Override
+                public void onGoingOffline(int node) {
+                    long plugged = a.pluggedBytes();
+                    if (Thread.currentThread().getName().startsWith("hotmem-agent-") && plugged <= 2 * NODE) {
+                        violation.compareAndSet(null, "the agent offlines node " + node + " with " + plugged
+                                + " bytes plugged, within the limit of " + 2 * NODE);
+                    }
+                }
+            });
+            SplittableRandom random = new SplittableRandom(41);
+            for (int round = 0; round < AGENT_ROUNDS; round++) {
+                a.setCapacityLimit(Long.MAX_VALUE);
+                for (int n = 1; n <= 2; n++) {
+                    if (a.status().node(n).state() == NodeState.UNPLUGGED) {
+                        a.plug(n);
+                        a.enable(n);
+                    }
+                }
+                int operatorsNode = 1 + (round & 1);
+                int spin = random.nextInt(200_000);
+                a.setCapacityLimit(2 * NODE); // wakes the agent: one hot-removable node must go
+                for (int i = 0; i < spin; i++) {
+                    Thread.onSpinWait();
+                }
+                try {
+                    a.offline(operatorsNode, Duration.ofSeconds(5));
+                } catch (IllegalStateException e) {
+                    // the agent took it first
+                }
+                long deadline = System.nanoTime() + 3_000_000_000L;
+                while (a.pluggedBytes() > 2 * NODE && System.nanoTime() < deadline) {
+                    Thread.sleep(5);
+                }
+                Thread.sleep(30); // a second offline by the agent would come now
+                String round0 = "round " + round + " (operator's node " + operatorsNode + ", spin " + spin + "): ";
+                assertNull(violation.get(), () -> round0 + violation.get());
+                assertTrue(a.pluggedBytes() <= 2 * NODE, round0 + a.pluggedBytes() + " bytes plugged");
+                assertEquals("", a.status().governorReport(), round0 + "the governor reported a failure");
+                a.checkInvariants();
+            }
+            assertTrue(Thread.getAllStackTraces().keySet().stream()
+                    .anyMatch(t -> t.getName().equals("hotmem-agent-" + name) && t.isAlive()), "the agent died");
         }
     }
 }
