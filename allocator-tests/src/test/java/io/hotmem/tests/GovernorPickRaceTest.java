@@ -10,6 +10,7 @@ import java.time.Duration;
 import java.util.SplittableRandom;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.atomic.AtomicReference;
+import java.util.function.Predicate;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertNull;
@@ -34,26 +35,10 @@ class GovernorPickRaceTest {
                 .node(NodeSpec.fixed(NODE)).node(NodeSpec.hotRemovable(NODE)).node(NodeSpec.hotRemovable(NODE))
                 .build()) {
             AtomicReference<Thread> governorThread = new AtomicReference<>();
-            AtomicReference<String> violation = new AtomicReference<>();
-            a.addListener(new HotplugListener() {
-                @Override
-                public void onGoingOffline(int node) {
-                    long plugged = a.pluggedBytes();
-                    if (Thread.currentThread() == governorThread.get() && plugged <= 2 * NODE) {
-                        violation.compareAndSet(null, "the governor offlines node " + node + " with " + plugged
-                                + " bytes plugged, within the limit of " + 2 * NODE);
-                    }
-                }
-            });
+            AtomicReference<String> violation = offlinesWithinTheLimit(a, t -> t == governorThread.get());
             SplittableRandom random = new SplittableRandom(23);
             for (int round = 0; round < ROUNDS; round++) {
-                a.setCapacityLimit(Long.MAX_VALUE);
-                for (int n = 1; n <= 2; n++) {
-                    if (a.status().node(n).state() == NodeState.UNPLUGGED) {
-                        a.plug(n);
-                        a.enable(n);
-                    }
-                }
+                replugBoth(a);
                 int operatorsNode = 1 + (round & 1); // the governor's pick among two empty nodes is node 2
                 int spin = random.nextInt(3000);
                 CountDownLatch go = new CountDownLatch(1);
@@ -100,26 +85,11 @@ class GovernorPickRaceTest {
                 .purgeAfter(Duration.ofMillis(40))
                 .node(NodeSpec.fixed(NODE)).node(NodeSpec.hotRemovable(NODE)).node(NodeSpec.hotRemovable(NODE))
                 .build()) {
-            AtomicReference<String> violation = new AtomicReference<>();
-            a.addListener(new HotplugListener() {
-                @Override
-                public void onGoingOffline(int node) {
-                    long plugged = a.pluggedBytes();
-                    if (Thread.currentThread().getName().startsWith("hotmem-agent-") && plugged <= 2 * NODE) {
-                        violation.compareAndSet(null, "the agent offlines node " + node + " with " + plugged
-                                + " bytes plugged, within the limit of " + 2 * NODE);
-                    }
-                }
-            });
+            AtomicReference<String> violation = offlinesWithinTheLimit(a,
+                    t -> t.getName().startsWith("hotmem-agent-"));
             SplittableRandom random = new SplittableRandom(41);
             for (int round = 0; round < AGENT_ROUNDS; round++) {
-                a.setCapacityLimit(Long.MAX_VALUE);
-                for (int n = 1; n <= 2; n++) {
-                    if (a.status().node(n).state() == NodeState.UNPLUGGED) {
-                        a.plug(n);
-                        a.enable(n);
-                    }
-                }
+                replugBoth(a);
                 int operatorsNode = 1 + (round & 1);
                 int spin = random.nextInt(200_000);
                 a.setCapacityLimit(2 * NODE); // wakes the agent: one hot-removable node must go
@@ -144,6 +114,36 @@ class GovernorPickRaceTest {
             }
             assertTrue(Thread.getAllStackTraces().keySet().stream()
                     .anyMatch(t -> t.getName().equals("hotmem-agent-" + name) && t.isAlive()), "the agent died");
+        }
+    }
+
+    /**
+     * Watches every offline a thread that {@code governor} matches starts: one that starts with the plugged bytes
+     * within the limit ({@code 2 * NODE}) is recorded.
+     */
+    private static AtomicReference<String> offlinesWithinTheLimit(PageAllocator a, Predicate<Thread> governor) {
+        AtomicReference<String> violation = new AtomicReference<>();
+        a.addListener(new HotplugListener() {
+            @Override
+            public void onGoingOffline(int node) {
+                long plugged = a.pluggedBytes();
+                if (governor.test(Thread.currentThread()) && plugged <= 2 * NODE) {
+                    violation.compareAndSet(null, Thread.currentThread().getName() + " offlines node " + node
+                            + " with " + plugged + " bytes plugged, within the limit of " + 2 * NODE);
+                }
+            }
+        });
+        return violation;
+    }
+
+    /** No limit, both hot-removable nodes plugged and ENABLED. */
+    private static void replugBoth(PageAllocator a) {
+        a.setCapacityLimit(Long.MAX_VALUE);
+        for (int n = 1; n <= 2; n++) {
+            if (a.status().node(n).state() == NodeState.UNPLUGGED) {
+                a.plug(n);
+                a.enable(n);
+            }
         }
     }
 }
