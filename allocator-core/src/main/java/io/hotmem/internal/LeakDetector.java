@@ -16,7 +16,6 @@ import java.util.Map;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ThreadLocalRandom;
-import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.ReentrantLock;
 
@@ -59,9 +58,8 @@ import java.util.concurrent.locks.ReentrantLock;
  * held by an operation (blocking I/O on a segment) cannot close; the pin's close or the free then throws and
  * changes nothing, except for a {@code segment(h)} call that races the free of the same handle and starts such an
  * operation between the free's two closes (see {@code Allocation#freeParanoid}): that free goes through, but its
- * block is given back only once the scope closes (the operation may still read or write it): the scope is kept among
- * {@link #stuckScopes}, tried again every {@link LateRelease#PERIOD_MILLIS} ms ({@link #retryStuck}), and close
- * keeps the range mapped while it stays held (the blocks still held then go with the allocator's memory).
+ * block is given back only once the scope closes ({@link StuckScopes}), and close keeps the range mapped while it
+ * stays held.
  *
  * <p><b>Which are tracked.</b> An allocation in {@link LeakDetection#SAMPLING_INTERVAL} at SAMPLED (every one at
  * PARANOID): through a thread cache when its owner's countdown ({@link ThreadCache#leakCountdown}, reset to a random
@@ -87,14 +85,10 @@ final class LeakDetector {
     /** Tracked live allocations by handle. */
     private final ConcurrentHashMap<Long, TrackedAllocation> allocations = new ConcurrentHashMap<>();
     /**
-     * Freed allocations, by record, whose scope an operation held when the free tried to close it (a {@code
-     * segment(h)} taken and put into blocking I/O while the free ran), with their handles: {@link #close} tries
-     * them again. Also each record a PARANOID free is moving out of {@link #allocations}, for as long as the move
-     * lasts (see {@link #untrack}). Keyed by record, not handle: a handle can come round again.
+     * Freed allocations whose scope an operation held when the free tried to close it, and each record a PARANOID
+     * free is moving out of {@link #allocations} while the move lasts (see {@link #untrack}).
      */
-    private final ConcurrentHashMap<TrackedAllocation, Long> stuckScopes = new ConcurrentHashMap<>();
-    /** Whether a {@link #retryStuck} is scheduled (set by whoever schedules it). */
-    private final AtomicBoolean retrying = new AtomicBoolean();
+    private final StuckScopes stuckScopes;
     /** Tracked pins not closed (leaked ones included: their blocks stay pinned). */
     private final Set<PinState> openPins = ConcurrentHashMap.newKeySet();
     /**
@@ -125,6 +119,7 @@ final class LeakDetector {
             case PARANOID -> PARANOID;
         };
         this.paranoid = level == LeakDetection.PARANOID;
+        this.stuckScopes = new StuckScopes(name, () -> closed);
     }
 
     /** @return whether the allocation being made, by a thread without a cache, is tracked */
@@ -227,7 +222,7 @@ final class LeakDetector {
      * PARANOID: after the free of a tracked {@code handle} made the slot the caller's, before its block is given
      * back: the record goes, and a scope created since {@link #beforeFree} is closed. If an operation (blocking
      * I/O) holds that scope, the block must not be given back yet (the operation may still read or write it):
-     * {@code giveBack} is kept and run once the scope closes ({@link #retryStuck}), on another thread.
+     * {@code giveBack} is kept and run once the scope closes ({@link StuckScopes}), on another thread.
      *
      * @param giveBack gives the freed block and slot back
      * @return whether the caller may give the block back now (false: {@code giveBack} runs later, or never if the
@@ -241,10 +236,10 @@ final class LeakDetector {
         // Into stuckScopes before out of allocations: close scans allocations, then stuckScopes, so it meets the
         // record in one of them whenever it runs (if it moved from one to the other in between, a close scanning
         // both meanwhile would miss it and unmap the range under the I/O that holds its scope).
-        stuckScopes.put(t, handle);
+        stuckScopes.enter(t, handle);
         allocations.remove(handle, t);
         IllegalStateException held = null;
-        synchronized (t) { // the attempt and the deferred give-back as one, against retryStuck's attempt
+        synchronized (t) { // the attempt and the deferred give-back as one, against StuckScopes' retry
             t.freed = true;
             try {
                 t.closeScope(handle);
@@ -254,67 +249,14 @@ final class LeakDetector {
             }
         }
         if (held == null) {
-            stuckScopes.remove(t);
+            stuckScopes.leave(t);
             return true;
         }
         Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
                 + " was freed while an operation (blocking I/O) started on its segment; its block is given back "
                 + "once that operation ends", held);
-        if (retrying.compareAndSet(false, true)) {
-            LateRelease.retry(name + ": stuck PARANOID scopes", this::retryStuck);
-        }
+        stuckScopes.retryLater();
         return false;
-    }
-
-    /**
-     * Tries again to close each stuck scope ({@link #untrack}); for each that closes, runs its deferred give-back.
-     * On {@link LateRelease}'s thread, every {@link LateRelease#PERIOD_MILLIS} ms while any is stuck. After close it
-     * stops: close took the scopes over, and the blocks go with the allocator's memory.
-     *
-     * @return whether to stop (nothing is stuck, or the allocator is closed)
-     */
-    private boolean retryStuck() {
-        while (true) {
-            if (closed) {
-                return true; // retrying stays set: no retry is scheduled any more
-            }
-            for (TrackedAllocation t : stuckScopes.keySet()) {
-                Long handle = stuckScopes.get(t);
-                if (handle == null) {
-                    continue;
-                }
-                Runnable giveBack;
-                synchronized (t) {
-                    try {
-                        t.closeScope(handle);
-                    } catch (IllegalStateException e) {
-                        continue; // still inside the operation
-                    }
-                    giveBack = t.afterScopeClosed;
-                    t.afterScopeClosed = null;
-                }
-                if (giveBack == null) {
-                    continue; // an untrack in flight: it finds the scope closed and gives the block back itself
-                }
-                stuckScopes.remove(t);
-                try {
-                    giveBack.run();
-                } catch (RuntimeException e) {
-                    if (!closed) {
-                        throw e; // logged by LateRelease; the retries stop
-                    }
-                    // close unplugged the zone meanwhile: the block went with the memory
-                }
-            }
-            if (!stuckScopes.isEmpty()) {
-                return false;
-            }
-            retrying.set(false);
-            // A scope stuck after the check above scheduled nothing (retrying was set): take it over, or stop.
-            if (stuckScopes.isEmpty() || !retrying.compareAndSet(false, true)) {
-                return true;
-            }
-        }
     }
 
     /**
@@ -336,6 +278,11 @@ final class LeakDetector {
             }
             return segment.reinterpret(t.scope, null);
         }
+    }
+
+    /** @return the records of frees whose scope an operation holds (or that are closing it now) */
+    int stuckScopes() {
+        return stuckScopes.size();
     }
 
     // ------------------------------------------------------------------------------------------------ pins
@@ -612,7 +559,7 @@ final class LeakDetector {
      * {@link Throwable} (its backtrace: about 20 bytes per frame of the caller's stack) until a report needs the
      * text; then the text, shared by every record of the site ({@link #intern}), replaces it.
      */
-    private static final class TrackedAllocation {
+    static final class TrackedAllocation {
         final long bytes;
         final long madeNanos;
         private Throwable site;
