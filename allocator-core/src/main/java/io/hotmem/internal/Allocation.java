@@ -380,9 +380,19 @@ final class Allocation {
         long loc = HandleTable.lpLocation(c, base);
         long flags = HandleTable.lpFlags(c, base);
         long size = HandleTable.lpSize(c, base);
-        if ((flags & HandleLayout.FLAG_TRACKED) != 0
-                && !leaks.untrack(handle, () -> giveBack(handle, loc, flags, size))) {
-            return; // an operation holds a segment of the block: it is given back once that ends
+        if ((flags & HandleLayout.FLAG_TRACKED) != 0) {
+            // If an operation holds a segment of the block, it is given back once that ends, on another thread:
+            // to the zone and the table, not to that thread's cache (which it would make for this allocator).
+            Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
+            z.heldByOperations.incrementAndGet();
+            boolean now = leaks.untrack(handle, () -> {
+                z.heldByOperations.decrementAndGet();
+                giveBackToZone(z, loc, HandleLayout.slotOf(handle));
+            });
+            if (!now) {
+                return;
+            }
+            z.heldByOperations.decrementAndGet();
         }
         giveBack(handle, loc, flags, size);
     }

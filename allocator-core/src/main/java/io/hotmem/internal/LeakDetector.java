@@ -252,10 +252,14 @@ final class LeakDetector {
             stuckScopes.leave(t);
             return true;
         }
-        Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
-                + " was freed while an operation (blocking I/O) started on its segment; its block is given back "
-                + "once that operation ends", held);
-        stuckScopes.retryLater();
+        stuckScopes.retryLater(); // first: the log below may throw
+        try {
+            Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": handle 0x" + Long.toHexString(handle)
+                    + " was freed while an operation (blocking I/O) started on its segment; its block is given back "
+                    + "once that operation ends", held);
+        } catch (RuntimeException | Error e) {
+            // A log handler that throws must not fail a free that is done (its block is given back later).
+        }
         return false;
     }
 

@@ -635,13 +635,14 @@ final class NodeLifecycle {
         }
         n.lockZones();
         try {
-            int live = 0;
+            int used = 0;
+            int held = 0;
             for (Zone z : n.zones) {
-                live += z.liveBlocksLocked();
+                used += z.liveBlocksLocked();
+                held += z.heldByOperations.get();
             }
-            if (live > 0 && !force) {
-                throw new IllegalStateException("cannot unplug node " + n.id + ": it holds " + live
-                        + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)");
+            if (used > 0 && !force) {
+                throw new IllegalStateException(cannotUnplug(n, used, held));
             }
             for (Zone z : n.zones) {
                 z.unplugLocked();
@@ -672,6 +673,20 @@ final class NodeLifecycle {
         releaseStillMapped();
         telemetry.nodeState(n.id, from, NodeState.UNPLUGGED, "");
         publish(ctx.topology.rebuilt());
+    }
+
+    /** @param used the node's used blocks, of which {@code held} are freed ones an operation still uses */
+    private static String cannotUnplug(Node n, int used, int held) {
+        int live = Math.max(0, used - held); // the counts are read one after the other
+        String s = "cannot unplug node " + n.id + ": it holds ";
+        if (live > 0) {
+            s += live + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)";
+        }
+        if (used > live) {
+            s += (live > 0 ? ", and " : "") + (used - live) + " freed block" + (used - live == 1 ? "" : "s")
+                    + " that blocking I/O still uses through segment(h) (PARANOID: given back once the I/O ends)";
+        }
+        return s;
     }
 
     /**

@@ -97,10 +97,11 @@ final class StuckScopes {
                 records.remove(t);
                 try {
                     giveBack.run();
-                } catch (RuntimeException e) {
-                    if (!closed.getAsBoolean()) { // closed: the zone was unplugged meanwhile, the block went with it
-                        Telemetry.LOG.log(System.Logger.Level.WARNING, name + ": the block of handle 0x"
-                                + Long.toHexString(handle) + " could not be given back after its operation ended", e);
+                } catch (RuntimeException | Error e) {
+                    // Logged, and the others go on. Closed: the zone was unplugged meanwhile, the block went with it.
+                    if (!closed.getAsBoolean()) {
+                        logQuietly(name + ": the block of handle 0x" + Long.toHexString(handle)
+                                + " could not be given back after its operation ended", e);
                     }
                 }
             }
@@ -112,6 +113,14 @@ final class StuckScopes {
             if (records.isEmpty() || !retrying.compareAndSet(false, true)) {
                 return true;
             }
+        }
+    }
+
+    private static void logQuietly(String message, Throwable e) {
+        try {
+            Telemetry.LOG.log(System.Logger.Level.WARNING, message, e);
+        } catch (RuntimeException | Error ignored) {
+            // a log handler that throws must not stop the retries
         }
     }
 }

@@ -134,6 +134,11 @@ final class Zone extends ZonePadAfter {
      * target block ({@link NodeLifecycle}); a compaction takes no target once the zone is closed.
      */
     final java.util.concurrent.atomic.AtomicInteger compactions = new java.util.concurrent.atomic.AtomicInteger();
+    /**
+     * Blocks of this zone freed at PARANOID whose give-back waits for an operation (blocking I/O) on a segment of
+     * theirs to end ({@link StuckScopes}): still used heads, not live allocations. For unplug's message only.
+     */
+    final java.util.concurrent.atomic.AtomicInteger heldByOperations = new java.util.concurrent.atomic.AtomicInteger();
 
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
     volatile int flushedEpoch = -1;
