@@ -468,10 +468,6 @@ final class Governor {
 
     // ------------------------------------------------------------------------------------------------ helpers
 
-    /**
-     * @return the plugged hot-removable node with the fewest used bytes (ties: the highest id) that is not waiting
-     *         out a backoff, or null
-     */
     /** @return the node a shrink for the limit takes, or null when the limit is met */
     private Node victimOverLimit() {
         return lifecycle.pluggedBytes() > ctx.capacityLimit ? victim() : null;
@@ -487,6 +483,10 @@ final class Governor {
         return v == null || free - freeBytesOf(v) < 2 * low ? null : v;
     }
 
+    /**
+     * @return the plugged hot-removable node with the fewest used bytes (ties: the highest id) that is not waiting
+     *         out a backoff, or null
+     */
     private Node victim() {
         Node best = null;
         long bestUsed = Long.MAX_VALUE;
