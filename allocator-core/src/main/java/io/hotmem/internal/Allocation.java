@@ -381,18 +381,16 @@ final class Allocation {
         long flags = HandleTable.lpFlags(c, base);
         long size = HandleTable.lpSize(c, base);
         if ((flags & HandleLayout.FLAG_TRACKED) != 0) {
-            // If an operation holds a segment of the block, it is given back once that ends, on another thread:
-            // to the zone and the table, not to that thread's cache (which it would make for this allocator).
+            // If an operation holds a segment of the block, it is counted as held by it, and given back once that
+            // ends, on another thread: to the zone and the table, not to that thread's cache (which it would make
+            // for this allocator).
             Zone z = ctx.topology.zones[HandleLayout.zoneOfLocation(loc)];
-            z.heldByOperations.incrementAndGet();
-            boolean now = leaks.untrack(handle, () -> {
-                z.heldByOperations.decrementAndGet();
-                giveBackToZone(z, loc, HandleLayout.slotOf(handle));
-            });
-            if (!now) {
+            if (!leaks.untrack(handle, z::holdForOperation, () -> {
+                z.freeHeld(z.pageOf(loc));
+                table.releaseSlot(HandleLayout.slotOf(handle));
+            })) {
                 return;
             }
-            z.heldByOperations.decrementAndGet();
         }
         giveBack(handle, loc, flags, size);
     }

@@ -224,11 +224,12 @@ final class LeakDetector {
      * I/O) holds that scope, the block must not be given back yet (the operation may still read or write it):
      * {@code giveBack} is kept and run once the scope closes ({@link StuckScopes}), on another thread.
      *
+     * @param deferred run when the give-back is deferred, before anything can run it (under the record's monitor)
      * @param giveBack gives the freed block and slot back
      * @return whether the caller may give the block back now (false: {@code giveBack} runs later, or never if the
      *         allocator closes first, its memory going whole)
      */
-    boolean untrack(long handle, Runnable giveBack) {
+    boolean untrack(long handle, Runnable deferred, Runnable giveBack) {
         TrackedAllocation t = allocations.get(handle);
         if (t == null) {
             return true;
@@ -245,6 +246,7 @@ final class LeakDetector {
                 t.closeScope(handle);
             } catch (IllegalStateException e) {
                 held = e;
+                deferred.run();
                 t.afterScopeClosed = giveBack;
             }
         }

@@ -639,7 +639,7 @@ final class NodeLifecycle {
             int held = 0;
             for (Zone z : n.zones) {
                 used += z.liveBlocksLocked();
-                held += z.heldByOperations.get();
+                held += z.heldByOperationsLocked();
             }
             if (used > 0 && !force) {
                 throw new IllegalStateException(cannotUnplug(n, used, held));
@@ -677,7 +677,7 @@ final class NodeLifecycle {
 
     /** @param used the node's used blocks, of which {@code held} are freed ones an operation still uses */
     private static String cannotUnplug(Node n, int used, int held) {
-        int live = Math.max(0, used - held); // the counts are read one after the other
+        int live = used - held;
         String s = "cannot unplug node " + n.id + ": it holds ";
         if (live > 0) {
             s += live + " live allocation" + (live == 1 ? "" : "s") + " (free or drain them first)";

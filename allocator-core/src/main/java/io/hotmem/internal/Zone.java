@@ -136,9 +136,11 @@ final class Zone extends ZonePadAfter {
     final java.util.concurrent.atomic.AtomicInteger compactions = new java.util.concurrent.atomic.AtomicInteger();
     /**
      * Blocks of this zone freed at PARANOID whose give-back waits for an operation (blocking I/O) on a segment of
-     * theirs to end ({@link StuckScopes}): still used heads, not live allocations. For unplug's message only.
+     * theirs to end ({@link StuckScopes}): still used heads, not live allocations. Guarded by {@link #lock}, and
+     * changed in the same hold as the block's state ({@link #holdForOperation}, {@link #freeHeld}), so that a reader
+     * under the lock (unplug's message) sees both together.
      */
-    final java.util.concurrent.atomic.AtomicInteger heldByOperations = new java.util.concurrent.atomic.AtomicInteger();
+    private int heldByOperations;
 
     /** The last epoch after which the allocator emptied every thread cache of this zone (for the invariant check). */
     volatile int flushedEpoch = -1;
@@ -378,6 +380,33 @@ final class Zone extends ZonePadAfter {
         } finally {
             lock.unlock();
         }
+    }
+
+    /** A freed block whose give-back waits for an operation on a segment of it: counted until {@link #freeHeld}. */
+    void holdForOperation() {
+        lockForAllocation();
+        try {
+            heldByOperations++;
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** {@link #free} of a block {@link #holdForOperation} counted, uncounting it in the same lock hold. */
+    void freeHeld(int page) {
+        lockForAllocation();
+        try {
+            heldByOperations--;
+            freeLocked(page);
+        } finally {
+            lock.unlock();
+        }
+    }
+
+    /** @return the used heads that are freed blocks an operation still uses ({@link #holdForOperation}) */
+    int heldByOperationsLocked() {
+        assert lock.isHeldByCurrentThread();
+        return heldByOperations;
     }
 
     // ------------------------------------------------------------------------------------------------ buddy

@@ -109,7 +109,9 @@ class FourthReviewDefectTest {
         try (HeldInIo io = HeldInIo.start(scoped)) {
             HandleProtocol.free(table.chunk(h), HandleLayout.base(h), h);
             // The second close meets the held scope: the free goes through, the block waits.
-            assertFalse(leaks.untrack(h, () -> {
+            AtomicBoolean deferred = new AtomicBoolean();
+            assertFalse(leaks.untrack(h, () -> deferred.set(true), () -> {
+                assertTrue(deferred.get(), "given back before it was counted as deferred");
                 assertTrue(given.compareAndSet(false, true), "the block was given back twice");
                 table.releaseSlot(slot);
                 gaveBack.incrementAndGet();
@@ -117,6 +119,7 @@ class FourthReviewDefectTest {
                     throw new IllegalStateException("give-back failed");
                 }
             }), "the free may give the block back while the I/O holds it");
+            assertTrue(deferred.get(), "a deferred give-back not counted as deferred");
             Thread.sleep(3 * LateRelease.PERIOD_MILLIS);
             assertFalse(given.get(), "the block was given back while the I/O held its segment");
         }
@@ -130,9 +133,10 @@ class FourthReviewDefectTest {
         leaks.scoped(h, block);
         leaks.beforeFree(h);
         HandleProtocol.free(table.chunk(h), HandleLayout.base(h), h);
-        assertTrue(leaks.untrack(h, () -> {
+        Runnable never = () -> {
             throw new AssertionError("a free without a held scope gives the block back itself");
-        }));
+        };
+        assertTrue(leaks.untrack(h, never, never));
         table.releaseSlot(slot);
     }
 }

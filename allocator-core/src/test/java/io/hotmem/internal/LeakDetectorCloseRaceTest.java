@@ -54,7 +54,7 @@ class LeakDetectorCloseRaceTest {
                     CountDownLatch go = new CountDownLatch(1);
                     Thread freer = new Thread(() -> {
                         await(go);
-                        freedNow[0] = leaks.untrack(h, gaveBack::incrementAndGet);
+                        freedNow[0] = leaks.untrack(h, () -> { }, gaveBack::incrementAndGet);
                     }, "freer");
                     freer.start();
                     go.countDown();

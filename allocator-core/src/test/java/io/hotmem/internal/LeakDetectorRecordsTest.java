@@ -100,7 +100,7 @@ class LeakDetectorRecordsTest {
         free(h);
         assertEquals(0, leaks.report(table).liveAllocations().size(), "a handle being freed is not listed");
         assertEquals(1, leaks.records(), "a report leaves the record of a free in progress (see untrack)");
-        assertTrue(leaks.untrack(h, () -> { }));
+        assertTrue(leaks.untrack(h, () -> { }, () -> { }));
         assertEquals(0, leaks.records());
     }
 }
