@@ -1,25 +1,16 @@
 package io.hotmem.internal;
 
 import io.hotmem.AllocFlags;
-import io.hotmem.LeakDetection;
-import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
-import io.hotmem.ZoneStatus;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 
 import java.lang.foreign.MemorySegment;
-import java.lang.reflect.Field;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
-import static org.junit.jupiter.api.Assertions.fail;
 
 /**
  * Fifth review (bcf58b6, the deferred give-back of a PARANOID free whose scope blocking I/O holds). Its third
@@ -27,13 +18,15 @@ import static org.junit.jupiter.api.Assertions.fail;
  * aGiveBackThatThrowsDoesNotStopTheRetriesOfLaterStuckFrees.
  *
  * <p>The real {@code Allocation#freeParanoid} is driven into its window (between the free's two scope closes) by
- * {@link #freeWithSegmentTakenInTheWindow}: the freeing thread is held at the first close (the record's monitor),
+ * {@link ParanoidFreeWindow#freeWithSegmentTakenInTheWindow}: the freeing thread is held at the first close (the record's monitor),
  * then kept spinning in the free's CAS loop by a MOVING bit set on the entry (as a descheduled thread would stand
  * there), while the test takes the segment ({@link LeakDetector#scoped(long, MemorySegment)}, the last step of
  * {@code segment(h)}) and puts it into a blocking pipe write; then the bit is cleared and the free completes.
  */
 class FifthReviewDefectTest {
-    private static final long WAIT_NANOS = 3_000_000_000L;
+    private static final long WAIT_NANOS = ParanoidFreeWindow.WAIT_NANOS;
+
+    private final ParanoidFreeWindow window = new ParanoidFreeWindow();
     private static final int BYTES = 64 << 10; // 16 pages
 
     /** The JUL logger "io.hotmem" (reflectively: this test module does not read java.logging), strongly held. */
@@ -83,15 +76,15 @@ class FifthReviewDefectTest {
     @Test
     void aThrowingLogHandlerOnTheStuckFreesWarningLosesTheBlockForGood() throws Exception {
         throwingLogFilter("rev5-log: handle");
-        try (PageAllocator a = twoNodes("rev5-log")) {
+        try (PageAllocator a = ParanoidFreeWindow.twoNodes("rev5-log")) {
             long h = a.allocate(BYTES, AllocFlags.THISNODE, 1);
             assertEquals(1, a.nodeOf(h));
             Throwable freeFailure;
-            try (HeldInIo io = freeWithSegmentTakenInTheWindow(a, h)) {
-                freeFailure = lastFreeFailure.get();
+            try (HeldInIo io = window.freeWithSegmentTakenInTheWindow(a, h)) {
+                freeFailure = window.lastFreeFailure();
             }
             // The I/O has ended: the block should come back within a few retry periods.
-            long active = awaitActivePages(a, 1, 0);
+            long active = ParanoidFreeWindow.awaitActivePages(a, 1, 0);
             assertEquals(0, active, "zone 1 still has " + active + " active pages " + WAIT_NANOS / 1_000_000
                     + " ms after the I/O that held the freed block's segment ended: the block was never given back "
                     + "(the free itself threw " + freeFailure + ")");
@@ -106,11 +99,11 @@ class FifthReviewDefectTest {
      */
     @Test
     void unplugAfterEveryAllocationWasFreedTellsTheCallerToFreeOrDrainThem() throws Exception {
-        try (PageAllocator a = twoNodes("rev5-unplug")) {
+        try (PageAllocator a = ParanoidFreeWindow.twoNodes("rev5-unplug")) {
             long h = a.allocate(BYTES, AllocFlags.THISNODE, 1);
             assertEquals(1, a.nodeOf(h));
-            try (HeldInIo io = freeWithSegmentTakenInTheWindow(a, h)) {
-                assertEquals(null, lastFreeFailure.get(), "the free went through");
+            try (HeldInIo io = window.freeWithSegmentTakenInTheWindow(a, h)) {
+                assertEquals(null, window.lastFreeFailure(), "the free went through");
                 a.disable(1);
                 var drained = a.drain(1, java.time.Duration.ofMillis(300));
                 IllegalStateException e = assertThrows(IllegalStateException.class, () -> a.unplug(1),
@@ -121,107 +114,9 @@ class FifthReviewDefectTest {
                 assertTrue(e.getMessage().contains("1 freed block that blocking I/O still uses"), e.getMessage());
             }
             // The I/O ended: the block comes back, and the node goes.
-            assertEquals(0, awaitActivePages(a, 1, 0), "the freed block came back");
+            assertEquals(0, ParanoidFreeWindow.awaitActivePages(a, 1, 0), "the freed block came back");
             a.unplug(1);
             a.checkInvariants();
         }
-    }
-
-    // ------------------------------------------------------------------------------------------------ harness
-
-    private final AtomicReference<Throwable> lastFreeFailure = new AtomicReference<>();
-
-    private static PageAllocator twoNodes(String name) {
-        return PageAllocator.builder().name(name).pageSize(4096).maxOrder(10).backgroundThread(false).jmx(false)
-                .leakDetection(LeakDetection.PARANOID)
-                .node(NodeSpec.fixed(4L << 20))  // node 0: zone 0
-                .node(NodeSpec.fixed(4L << 20))  // node 1: zone 1
-                .build();
-    }
-
-    /** @return zone {@code zone}'s active pages once they reach {@code want} (caches trimmed), or the last seen */
-    private static long awaitActivePages(PageAllocator a, int zone, long want) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT_NANOS;
-        long active;
-        while (true) {
-            a.trimCaches();
-            ZoneStatus z = a.status().zone(zone);
-            active = z.activePages();
-            if (active == want || System.nanoTime() > deadline) {
-                return active;
-            }
-            Thread.sleep(20);
-        }
-    }
-
-    /**
-     * {@code a.free(h)} on another thread, with a {@code segment(h)} taken between its two scope closes and put
-     * into a blocking write; returns once the free returned (or threw: {@link #lastFreeFailure}), the write still
-     * blocked. Closing the result ends the write.
-     */
-    private HeldInIo freeWithSegmentTakenInTheWindow(PageAllocator a, long h) throws Exception {
-        AllocatorContext ctx = field(a, DefaultPageAllocator.class, "ctx");
-        LeakDetector leaks = ctx.leaks;
-        HandleTable table = ctx.table;
-        Map<Long, ?> allocations = field(leaks, LeakDetector.class, "allocations");
-        Object record = allocations.get(h);
-        assertNotNull(record, "precondition: the allocation is tracked");
-        MemorySegment scopedBefore = a.segment(h);
-        MemorySegment raw = MemorySegment.ofAddress(scopedBefore.address()).reinterpret(scopedBefore.byteSize());
-        long[] c = table.chunk(h);
-        int base = HandleLayout.base(h);
-        lastFreeFailure.set(null);
-        Thread freer = new Thread(() -> {
-            try {
-                a.free(h);
-            } catch (Throwable e) {
-                lastFreeFailure.set(e);
-            }
-        }, "rev5-freer");
-        freer.setDaemon(true);
-        long frozen;
-        synchronized (record) {
-            freer.start();
-            awaitInStack(freer, "beforeFree", Thread.State.BLOCKED);
-            long s = HandleTable.lvState(c, base);
-            frozen = s | HandleLayout.MOVING;
-            assertTrue(HandleTable.casState(c, base, s, frozen));
-        }
-        // The first close done (the scope of scopedBefore closed), the free spins on the MOVING bit.
-        awaitInStack(freer, "freeContended", null);
-        MemorySegment inWindow = leaks.scoped(h, raw);
-        assertNotNull(inWindow, "segment(h) between the free's two closes");
-        HeldInIo io = HeldInIo.start(inWindow);
-        assertTrue(HandleTable.casState(c, base, frozen, frozen & ~HandleLayout.MOVING));
-        freer.join(TimeUnit.SECONDS.toMillis(5));
-        assertFalse(freer.isAlive(), "the free did not return");
-        return io;
-    }
-
-    private static void awaitInStack(Thread t, String method, Thread.State state) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT_NANOS;
-        while (true) {
-            boolean in = false;
-            for (StackTraceElement e : t.getStackTrace()) {
-                if (e.getMethodName().equals(method)) {
-                    in = true;
-                    break;
-                }
-            }
-            if (in && (state == null || t.getState() == state)) {
-                return;
-            }
-            if (System.nanoTime() > deadline) {
-                fail(t.getName() + " never reached " + method + " (" + t.getState() + ")");
-            }
-            Thread.sleep(1);
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static <T> T field(Object o, Class<?> c, String name) throws Exception {
-        Field f = c.getDeclaredField(name);
-        f.setAccessible(true);
-        return (T) f.get(o);
     }
 }

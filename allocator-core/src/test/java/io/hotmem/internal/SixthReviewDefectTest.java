@@ -1,23 +1,15 @@
 package io.hotmem.internal;
 
 import io.hotmem.AllocFlags;
-import io.hotmem.LeakDetection;
-import io.hotmem.NodeSpec;
 import io.hotmem.PageAllocator;
-import io.hotmem.ZoneStatus;
 import org.junit.jupiter.api.Test;
 
-import java.lang.foreign.MemorySegment;
-import java.lang.reflect.Field;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicReference;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
-import static org.junit.jupiter.api.Assertions.assertNotNull;
 import static org.junit.jupiter.api.Assertions.assertThrows;
-import static org.junit.jupiter.api.Assertions.assertTrue;
 import static org.junit.jupiter.api.Assertions.fail;
 
 /**
@@ -32,7 +24,9 @@ import static org.junit.jupiter.api.Assertions.fail;
  * same zone-lock hold as the block's free ({@code Zone#freeHeld}).
  */
 class SixthReviewDefectTest {
-    private static final long WAIT_NANOS = 3_000_000_000L;
+    private static final long WAIT_NANOS = ParanoidFreeWindow.WAIT_NANOS;
+
+    private final ParanoidFreeWindow window = new ParanoidFreeWindow();
     private static final int BYTES = 64 << 10; // 16 pages
 
     /**
@@ -44,13 +38,13 @@ class SixthReviewDefectTest {
      */
     @Test
     void aDeferredGiveBackInFlightIsReportedAsALiveAllocationByUnplug() throws Exception {
-        try (PageAllocator a = twoNodes("rev6-giveback")) {
+        try (PageAllocator a = ParanoidFreeWindow.twoNodes("rev6-giveback")) {
             long h = a.allocate(BYTES, AllocFlags.THISNODE, 1);
             assertEquals(1, a.nodeOf(h));
-            AllocatorContext ctx = field(a, DefaultPageAllocator.class, "ctx");
+            AllocatorContext ctx = ParanoidFreeWindow.field(a, DefaultPageAllocator.class, "ctx");
             Zone z = ctx.topology.zones[1];
-            HeldInIo io = freeWithSegmentTakenInTheWindow(a, h);
-            assertEquals(null, lastFreeFailure.get(), "the free went through");
+            HeldInIo io = window.freeWithSegmentTakenInTheWindow(a, h);
+            assertEquals(null, window.lastFreeFailure(), "the free went through");
             assertEquals(1, held(z), "precondition: the block is deferred");
             a.disable(1);
             IllegalStateException e;
@@ -64,7 +58,7 @@ class SixthReviewDefectTest {
             } finally {
                 z.lock.unlock();
             }
-            assertEquals(0, awaitActivePages(a, 1, 0), "the freed block came back");
+            assertEquals(0, ParanoidFreeWindow.awaitActivePages(a, 1, 0), "the freed block came back");
             a.unplug(1);
             a.checkInvariants();
             assertFalse(e.getMessage().contains("live allocation"), "every allocation of node 1 was freed and the "
@@ -82,37 +76,24 @@ class SixthReviewDefectTest {
      */
     @Test
     void anOrdinaryFreeInFlightIsReportedAsAFreedBlockHeldByBlockingIo() throws Exception {
-        try (PageAllocator a = twoNodes("rev6-plain")) {
+        try (PageAllocator a = ParanoidFreeWindow.twoNodes("rev6-plain")) {
             long h = a.allocate(BYTES, AllocFlags.THISNODE, 1);
             assertEquals(1, a.nodeOf(h));
             a.disable(1);
-            AllocatorContext ctx = field(a, DefaultPageAllocator.class, "ctx");
+            AllocatorContext ctx = ParanoidFreeWindow.field(a, DefaultPageAllocator.class, "ctx");
             Zone z = ctx.topology.zones[1];
-            Map<Long, ?> allocations = field(ctx.leaks, LeakDetector.class, "allocations");
-            Object record = allocations.get(h);
-            assertNotNull(record, "precondition: the allocation is tracked");
-            long[] c = ctx.table.chunk(h);
-            int base = HandleLayout.base(h);
-            Thread freer = freer(a, h);
-            long frozen;
-            synchronized (record) {
-                freer.start();
-                awaitInStack(freer, "beforeFree", Thread.State.BLOCKED);
-                long s = HandleTable.lvState(c, base);
-                frozen = s | HandleLayout.MOVING;
-                assertTrue(HandleTable.casState(c, base, s, frozen));
-            }
-            awaitInStack(freer, "freeContended", null);
+            Thread freer = window.freer(a, h);
+            ParanoidFreeWindow.Stopped stopped = ParanoidFreeWindow.stopAfterFirstClose(a, h, freer);
             IllegalStateException e;
-            synchronized (record) {
-                assertTrue(HandleTable.casState(c, base, frozen, frozen & ~HandleLayout.MOVING));
-                awaitInStack(freer, "untrack", Thread.State.BLOCKED);
+            synchronized (stopped.record()) {
+                stopped.resume();
+                ParanoidFreeWindow.awaitInStack(freer, "untrack", Thread.State.BLOCKED);
                 assertEquals(0, held(z), "raised before untrack, without any I/O");
                 e = assertThrows(IllegalStateException.class, () -> a.unplug(1), "the free has not given the block back");
             }
             freer.join(TimeUnit.SECONDS.toMillis(5));
             assertFalse(freer.isAlive(), "the free did not return");
-            assertEquals(null, lastFreeFailure.get());
+            assertEquals(null, window.lastFreeFailure());
             assertEquals(0, held(z));
             a.unplug(1);
             a.checkInvariants();
@@ -129,19 +110,6 @@ class SixthReviewDefectTest {
         } finally {
             z.lock.unlock();
         }
-    }
-
-    private Thread freer(PageAllocator a, long h) {
-        lastFreeFailure.set(null);
-        Thread freer = new Thread(() -> {
-            try {
-                a.free(h);
-            } catch (Throwable e) {
-                lastFreeFailure.set(e);
-            }
-        }, "rev6-freer");
-        freer.setDaemon(true);
-        return freer;
     }
 
     /** @return the live thread named {@code name} once its stack is in {@code cls.method} */
@@ -164,103 +132,5 @@ class SixthReviewDefectTest {
             }
             Thread.sleep(1);
         }
-    }
-
-    // ------------------------------------------------------------------------------------------------ harness
-
-    private final AtomicReference<Throwable> lastFreeFailure = new AtomicReference<>();
-
-    private static PageAllocator twoNodes(String name) {
-        return PageAllocator.builder().name(name).pageSize(4096).maxOrder(10).backgroundThread(false).jmx(false)
-                .leakDetection(LeakDetection.PARANOID)
-                .node(NodeSpec.fixed(4L << 20))  // node 0: zone 0
-                .node(NodeSpec.fixed(4L << 20))  // node 1: zone 1
-                .build();
-    }
-
-    /** @return zone {@code zone}'s active pages once they reach {@code want} (caches trimmed), or the last seen */
-    private static long awaitActivePages(PageAllocator a, int zone, long want) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT_NANOS;
-        long active;
-        while (true) {
-            a.trimCaches();
-            ZoneStatus z = a.status().zone(zone);
-            active = z.activePages();
-            if (active == want || System.nanoTime() > deadline) {
-                return active;
-            }
-            Thread.sleep(20);
-        }
-    }
-
-    /**
-     * {@code a.free(h)} on another thread, with a {@code segment(h)} taken between its two scope closes and put
-     * into a blocking write; returns once the free returned (or threw: {@link #lastFreeFailure}), the write still
-     * blocked. Closing the result ends the write.
-     */
-    private HeldInIo freeWithSegmentTakenInTheWindow(PageAllocator a, long h) throws Exception {
-        AllocatorContext ctx = field(a, DefaultPageAllocator.class, "ctx");
-        LeakDetector leaks = ctx.leaks;
-        HandleTable table = ctx.table;
-        Map<Long, ?> allocations = field(leaks, LeakDetector.class, "allocations");
-        Object record = allocations.get(h);
-        assertNotNull(record, "precondition: the allocation is tracked");
-        MemorySegment scopedBefore = a.segment(h);
-        MemorySegment raw = MemorySegment.ofAddress(scopedBefore.address()).reinterpret(scopedBefore.byteSize());
-        long[] c = table.chunk(h);
-        int base = HandleLayout.base(h);
-        lastFreeFailure.set(null);
-        Thread freer = new Thread(() -> {
-            try {
-                a.free(h);
-            } catch (Throwable e) {
-                lastFreeFailure.set(e);
-            }
-        }, "rev6-freer");
-        freer.setDaemon(true);
-        long frozen;
-        synchronized (record) {
-            freer.start();
-            awaitInStack(freer, "beforeFree", Thread.State.BLOCKED);
-            long s = HandleTable.lvState(c, base);
-            frozen = s | HandleLayout.MOVING;
-            assertTrue(HandleTable.casState(c, base, s, frozen));
-        }
-        // The first close done (the scope of scopedBefore closed), the free spins on the MOVING bit.
-        awaitInStack(freer, "freeContended", null);
-        MemorySegment inWindow = leaks.scoped(h, raw);
-        assertNotNull(inWindow, "segment(h) between the free's two closes");
-        HeldInIo io = HeldInIo.start(inWindow);
-        assertTrue(HandleTable.casState(c, base, frozen, frozen & ~HandleLayout.MOVING));
-        freer.join(TimeUnit.SECONDS.toMillis(5));
-        assertFalse(freer.isAlive(), "the free did not return");
-        return io;
-    }
-
-    private static void awaitInStack(Thread t, String method, Thread.State state) throws InterruptedException {
-        long deadline = System.nanoTime() + WAIT_NANOS;
-        while (true) {
-            boolean in = false;
-            for (StackTraceElement e : t.getStackTrace()) {
-                if (e.getMethodName().equals(method)) {
-                    in = true;
-                    break;
-                }
-            }
-            if (in && (state == null || t.getState() == state)) {
-                return;
-            }
-            if (System.nanoTime() > deadline) {
-                fail(t.getName() + " never reached " + method + " (" + t.getState() + ")");
-            }
-            Thread.sleep(1);
-        }
-    }
-
-    @SuppressWarnings("unchecked")
-    private static <T> T field(Object o, Class<?> c, String name) throws Exception {
-        Field f = c.getDeclaredField(name);
-        f.setAccessible(true);
-        return (T) f.get(o);
     }
 }
