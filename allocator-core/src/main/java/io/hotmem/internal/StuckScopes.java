@@ -14,11 +14,14 @@ import java.util.function.BooleanSupplier;
  * <p><b>Protocol.</b> A free puts its record here <em>before</em> taking it out of the live records, so that the
  * allocator's close, which scans the live records and then these, meets it in one of them whenever it runs. Under
  * the record's monitor the free tries the scope's close; if an operation holds it, the free's give-back is stored in
- * the record ({@code afterScopeClosed}) in the same monitor hold, and the record stays; otherwise it leaves.
+ * the record ({@code afterScopeClosed}) in the same monitor hold, the block counted in its zone as held by an
+ * operation ({@code Zone#holdForOperation}; the give-back uncounts it in the zone-lock hold of its free), and the
+ * record stays; otherwise it leaves.
  * {@link #retry} runs on {@link LateRelease}'s thread every {@link LateRelease#PERIOD_MILLIS} ms while any record is
  * here: under each record's monitor it tries the close again and, once it succeeds, takes the give-back (set or not
  * in one monitor hold with the free's attempt, so it is run exactly once: by the free or by the retry) and runs it.
- * One chain of retries at a time ({@link #retrying}); it stops when nothing is left or the allocator is closed.
+ * One chain of retries at a time ({@link #retrying}; {@link LateRelease} has one thread); it stops when nothing is
+ * left or the allocator is closed.
  *
  * <p><b>Guarantees.</b> A block is never given back while an operation holds a segment of it; each deferred block
  * is given back once, after its operation ends, unless the allocator closes first (close closes the scopes it can,
