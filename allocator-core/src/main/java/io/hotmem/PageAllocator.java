@@ -528,8 +528,9 @@ public interface PageAllocator extends AutoCloseable {
     RelocationReport drain(int node, Duration timeout);
 
     /**
-     * As {@link #drain(int, Duration)}, with replacement blocks preferably on {@code targetNode} (then by distance
-     * from it).
+     * As {@link #drain(int, Duration)}, with replacement blocks preferably on {@code targetNode}: in its zones first
+     * (MOVABLE, then NORMAL, so a fixed target takes them in its NORMAL zone), then in the other ENABLED nodes' by
+     * distance from it. A target that is not ENABLED takes none.
      *
      * @param node       a DISABLED node
      * @param targetNode the preferred node for replacement blocks
@@ -783,7 +784,8 @@ public interface PageAllocator extends AutoCloseable {
          * freed through the calling thread's cache (no lock shared with other threads): every run of 1 to 16 pages
          * has a class of its own, longer ones only as whole blocks of {@code 2^k} pages (or with
          * {@link AllocFlags#ALIGNED}). Each thread keeps at most about 1 MiB per zone and order (less in zones
-         * under 64 MiB). Default: the orders whose blocks are at most 64 KiB (orders 0 to 4 with 4 KiB
+         * under 64 MiB, but two blocks of an order where two fit in 1 MiB); a block larger than 1 MiB is never
+         * cached, whatever the order set here. Default: the orders whose blocks are at most 64 KiB (orders 0 to 4 with 4 KiB
          * pages), capped at {@code maxOrder}. Virtual threads never use a cache.
          *
          * @param order -1 for no thread caches, or 0 to 20 (capped at {@code maxOrder} by {@link #build()})
@@ -803,7 +805,8 @@ public interface PageAllocator extends AutoCloseable {
          * thread's cache is given back. The blocks stay free and are used again at once. Default 10 seconds (as
          * jemalloc's decay time).
          *
-         * @param delay zero or more; zero returns free memory at the agent's next round
+         * @param delay zero or more; zero returns free memory at the agent's next round; any longer delay, up to
+         *              {@code ChronoUnit.FOREVER}, is accepted and counts as at most 2^30 ms (about 12 days)
          * @return this
          */
         public Builder purgeAfter(Duration delay) {

@@ -47,7 +47,10 @@ final class Housekeeper implements Agent {
         this.registry = registry;
         this.topology = topology;
         this.ticker = ctx.ticker;
-        long ms = Math.min(purgeAfter.toMillis(), Integer.MAX_VALUE / 2);
+        // Saturated at the millisecond ticker's half range (2^30 - 1 ms, about 12 days): the builder accepts any
+        // non-negative delay, and toMillis() throws for one past Long.MAX_VALUE ms.
+        long ms = purgeAfter.compareTo(Duration.ofMillis(Integer.MAX_VALUE / 2)) >= 0 ? Integer.MAX_VALUE / 2
+                : purgeAfter.toMillis();
         this.purgeTicks = (int) ms;
         this.periodMillis = Math.max(10, Math.min(1000, ms / 4));
         this.idle = new WakeableIdleStrategy(periodMillis * 1_000_000L);

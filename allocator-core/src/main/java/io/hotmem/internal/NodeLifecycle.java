@@ -13,6 +13,7 @@ import java.util.Arrays;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.locks.ReentrantLock;
 import java.util.function.Supplier;
 
@@ -45,6 +46,8 @@ final class NodeLifecycle {
     private final ReentrantLock control = new ReentrantLock();
     /** Unplugged nodes whose memory could not be given back yet (see {@link #unplugUnderControl}); control lock. */
     private final List<Node> stillMapped = new ArrayList<>();
+    /** Counted down when the first close() has finished; a second close() waits for it. */
+    private final CountDownLatch closeDone = new CountDownLatch(1);
     /** Where the next added node goes in the address range; control lock. */
     private long nextNodeOffset;
 
@@ -469,12 +472,12 @@ final class NodeLifecycle {
             throw new IllegalStateException("close: refused inside a HotplugListener callback (the allocator is in "
                     + "the middle of a node transition on this thread)");
         }
-        boolean first = ctx.markClosed();
+        if (!ctx.markClosed()) {
+            awaitCloseDone(); // not the control lock: the first close may not have taken it yet
+            return;
+        }
         control.lock();
         try {
-            if (!first) {
-                return;
-            }
             boolean scopesClosed = true;
             boolean leaksClosed = false; // leaks.close returned: it knows every scope it left open, for a retry
             try {
@@ -539,6 +542,23 @@ final class NodeLifecycle {
             }
         } finally {
             control.unlock();
+            closeDone.countDown(); // publishes the teardown to every second close()
+        }
+    }
+
+    /** A second close(): returns once the first has torn down (or failed trying), keeping an interrupt. */
+    private void awaitCloseDone() {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                closeDone.await();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -165,9 +165,11 @@ final class Relocations {
     RelocationReport drainUnderControl(String op, Node n, int targetNode, long start, long deadline,
                                        Error[] listenerError) {
         assert lifecycle.isControlHeld() && n.state == NodeState.DISABLED;
-        // The node is DISABLED, so no zonelist holds its zones: moves go elsewhere, by distance from the target.
-        Zone[] targets = lifecycle.topology().zonelists.get(targetNode != NO_TARGET ? targetNode : n.id,
-                AllocFlags.HOTREMOVABLE);
+        // The node is DISABLED, so no zonelist holds its zones: moves go elsewhere, by distance from the drained
+        // node; with a target, to the target's own zones first (its NORMAL zone too), then by distance from it.
+        Zonelists zl = lifecycle.topology().zonelists;
+        Zone[] targets = targetNode != NO_TARGET ? zl.nodeFirst(targetNode, AllocFlags.HOTREMOVABLE)
+                : zl.get(n.id, AllocFlags.HOTREMOVABLE);
         return relocateUnderControl(op, List.of(n.zones), targets, start, deadline, listenerError);
     }
 

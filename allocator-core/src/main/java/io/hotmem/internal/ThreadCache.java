@@ -69,7 +69,10 @@ final class ThreadCache {
         }
     }
 
-    /** Most bytes cached per zone and order (at least 2 blocks; less for small zones, see {@link Zone#cachePages}). */
+    /**
+     * Most bytes cached per zone and order (less for small zones, see {@link Zone#cachePages}, but at least 2 blocks
+     * of an order where 2 fit; a larger block is not cached: see {@link #capacityFor}).
+     */
     static final long BYTES_PER_ORDER = 1 << 20;
     /**
      * Runs of up to this many pages each have a size class (exact runs, see {@link Zone}); longer ones are cached
@@ -157,7 +160,7 @@ final class ThreadCache {
         this.classOffset = new int[classes + 1];
         this.largestCapacities = new int[classes];
         for (int c = 0; c < classes; c++) {
-            largestCapacities[c] = capacityFor(largest, c);
+            largestCapacities[c] = capacityFor(largest, c, largest);
             classOffset[c + 1] = classOffset[c] + 1 + largestCapacities[c];
         }
         this.perZone = classOffset[classes];
@@ -206,16 +209,20 @@ final class ThreadCache {
     /**
      * @return the runs of class {@code c} kept from a zone whose cache budget is {@code cachePages} pages per
      *         order. An order with exact classes (orders 2 to 4: runs of 3 to 16 pages) splits its budget: half
-     *         for its whole block (at least 2), half shared by its exact runs (runs of 5 to 7 pages share order
-     *         3's), each at least 0; so the classes of one order together keep about one order's budget. A class
-     *         kept 0 times is not cached at all.
+     *         for its whole block, half shared by its exact runs (runs of 5 to 7 pages share order 3's), each at
+     *         least 0; so the classes of one order together keep about one order's budget. A whole block is kept
+     *         at least twice where two fit in {@link #BYTES_PER_ORDER} ({@code largest} pages), once where it is
+     *         that size, and never where it is larger: no order keeps more than {@code BYTES_PER_ORDER}, whatever
+     *         {@code threadCacheMaxOrder} says (2 blocks of order 10 would be 8 MiB). A class kept 0 times is not
+     *         cached at all.
      */
-    private static int capacityFor(int cachePages, int c) {
+    private static int capacityFor(int cachePages, int c, int largest) {
         int run = pagesOfClass(c);
         int order = Zone.orderOfRun(run);
         boolean split = order >= 2 && run <= EXACT_CLASS_PAGES;
         if (run == 1 << order) {
-            return Math.max(2, cachePages / run / (split ? 2 : 1));
+            int floor = run <= largest / 2 ? 2 : run <= largest ? 1 : 0;
+            return Math.max(floor, cachePages / run / (split ? 2 : 1));
         }
         int exactClasses = (1 << (order - 1)) - 1;
         return cachePages / (2 * run * exactClasses);
@@ -232,7 +239,7 @@ final class ThreadCache {
     /** @return how many blocks of class {@code c} this cache keeps from {@code z} (at most the region's room) */
     private int capacityAt(Zone z, int c) {
         int budget = z.cachePages;
-        return budget == largest ? largestCapacities[c] : capacityFor(budget, c);
+        return budget == largest ? largestCapacities[c] : capacityFor(budget, c, largest);
     }
 
     // ------------------------------------------------------------------------------------------------ owner

@@ -44,6 +44,24 @@ final class Zonelists {
         return lists[node * KINDS + kind];
     }
 
+    /**
+     * @return the zones to try for a block with {@code flags} that should go to {@code node} itself first: that
+     *         node's zones of the list (MOVABLE, then NORMAL), then the rest of {@link #get}'s list in its order (a
+     *         drain to a fixed node fills that node's NORMAL zone before another node's MOVABLE one)
+     */
+    Zone[] nodeFirst(int node, int flags) {
+        Zone[] own = get(node, flags | AllocFlags.THISNODE);
+        Zone[] all = get(node, flags & ~AllocFlags.THISNODE);
+        Zone[] out = Arrays.copyOf(own, all.length);
+        int k = own.length;
+        for (Zone z : all) {
+            if (z.node.id != node) {
+                out[k++] = z;
+            }
+        }
+        return k == out.length ? out : Arrays.copyOf(out, k);
+    }
+
     static Zonelists build(Node[] nodes) {
         Zone[][] lists = new Zone[nodes.length * KINDS][];
         int defaultNode = -1;

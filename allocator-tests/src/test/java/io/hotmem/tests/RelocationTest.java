@@ -130,10 +130,10 @@ class RelocationTest {
     void drainToATargetNode() {
         fill(2, 10, 4096);
         a.disable(2);
-        RelocationReport r = a.drain(2, 0, LONG);
+        RelocationReport r = a.drain(2, 1, LONG);
         assertTrue(r.complete(), r.toString());
         for (long h : handles) {
-            assertEquals(1, a.nodeOf(h), "from node 0, MOVABLE zones come first: node 1's");
+            assertEquals(1, a.nodeOf(h), "the target's own zones come first");
         }
         verifyAll();
         a.enable(2);
@@ -141,8 +141,19 @@ class RelocationTest {
         r = a.drain(1, 0, LONG);
         assertTrue(r.complete(), r.toString());
         for (long h : handles) {
-            assertEquals(2, a.nodeOf(h));
+            assertEquals(0, a.nodeOf(h), "a fixed target takes them in its NORMAL zone, before node 2's MOVABLE one");
         }
+        verifyAll();
+        a.enable(1);
+        a.disable(2);
+        a.disable(0);
+        r = a.drain(0, 2, LONG);
+        assertTrue(r.complete(), r.toString());
+        for (long h : handles) {
+            assertEquals(1, a.nodeOf(h), "a target that is not ENABLED takes none: by distance from it, node 1");
+        }
+        a.enable(0);
+        a.enable(2);
         freeAll();
     }
 
