@@ -82,6 +82,12 @@ final class HandleProtocol {
      */
     static long publish(HandleTable table, int slot, long location, long size, int flags) {
         long[] c = table.chunkOfSlot(slot);
+        if (c == null) {
+            // close() retired the table after this slow-path allocation took its block (the facade reports the
+            // allocator closed, with this as the cause). A cache's publish cannot meet it: close detaches every
+            // cache, waiting out operations in flight, before it retires the table.
+            throw new IllegalStateException("slot " + slot + " cannot be published: the handle table is retired");
+        }
         int base = HandleLayout.baseOfSlot(slot);
         HandleTable.spLocation(c, base, location);
         return publishAt(table, c, base, slot, size, flags);

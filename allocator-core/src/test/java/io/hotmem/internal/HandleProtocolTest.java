@@ -44,6 +44,20 @@ class HandleProtocolTest {
         assertEquals(table.tag, HandleLayout.tagOf(h));
     }
 
+    /**
+     * close() retires the table while a slow-path allocation holds a slot and a block it has not published yet
+     * (seventh review): the publish fails with IllegalStateException, which the facade reports as the allocator
+     * closed (it was a NullPointerException from the retired chunk).
+     */
+    @Test
+    void aPublishAfterTheTableIsRetiredThrowsIllegalState() {
+        int slot = table.acquireSlot();
+        table.retire();
+        IllegalStateException e = assertThrows(IllegalStateException.class,
+                () -> HandleProtocol.publish(table, slot, 7, 64, 1));
+        assertTrue(e.getMessage().contains("slot " + slot) && e.getMessage().contains("retired"), e.getMessage());
+    }
+
     @Test
     void publishMakesLocationSizeAndFlagsVisibleWithALiveState() {
         long h = publish(HandleLayout.location(2, 40));
